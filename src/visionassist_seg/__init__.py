@@ -1,0 +1,3 @@
+"""vaseg: the VisionAssist segmentation toolkit."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from visionassist_seg.cli.app import main
+
+main()

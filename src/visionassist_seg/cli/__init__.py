@@ -1,0 +1,1 @@
+"""The `vaseg` command line: one module per subcommand, registered in `app.py`."""

@@ -1,0 +1,42 @@
+"""Options shared by several commands, defined once as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", help="TOML settings file (default: ./vaseg.toml if present).", show_default=False),
+]
+RawDirOpt = Annotated[
+    Optional[Path], typer.Option("--raw-dir", help="Raw OpenEDS folder. [default: ./openeds_raw]", show_default=False)
+]
+DatasetDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--dataset", help="Local precomputed dataset folder (precompute's --output-dir).", show_default=False),
+]
+RepoOpt = Annotated[
+    Optional[str],
+    typer.Option("--hf-repo", help="Hub dataset repository id. [default: Conner/openeds-precomputed]", show_default=False),
+]
+RevisionOpt = Annotated[
+    Optional[str], typer.Option("--revision", help="Hub branch, tag or commit.", show_default=False)
+]
+WorkersOpt = Annotated[
+    Optional[int], typer.Option("--workers", min=1, help="Worker processes. [default: all cores]", show_default=False)
+]
+LimitOpt = Annotated[
+    Optional[int], typer.Option("--limit", min=1, help="At most this many samples per split.", show_default=False)
+]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed. [default: 0]", show_default=False)]
+SourceOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--source",
+        help="Raw data source: 'kaggle' (OpenEDS from Kaggle) or 'synthetic' (built-in generator). [default: kaggle]",
+        show_default=False,
+    ),
+]

@@ -1,0 +1,60 @@
+"""The `vaseg` Typer app: registers one module per subcommand and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from typer.core import TyperGroup
+
+from visionassist_seg.errors import VasegError
+
+
+class _VasegGroup(TyperGroup):
+    """Turns a `VasegError` into a one-paragraph message and its exit code."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except VasegError as err:
+            if os.environ.get("VASEG_DEBUG") == "1":
+                raise
+            from visionassist_seg.console import err_console
+
+            err_console.print(f"[bold red]Error:[/] {err.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+
+
+app = typer.Typer(
+    name="vaseg",
+    cls=_VasegGroup,
+    help="VisionAssist segmentation toolkit: OpenEDS download, preprocessing, validation, "
+    "Hub publishing and ShallowNet training. Set VASEG_DEBUG=1 for tracebacks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+# One module per subcommand; each exposes `register(app)`. Add a line to add a command.
+_COMMAND_MODULES = (
+    "config",
+    "download",
+    "precompute",
+)
+
+
+def _register() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"visionassist_seg.cli.{name}").register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Raw OpenEDS layout, synthetic data, parquet shards and dataset loading."""
