@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     compile: bool = Field(False, description="torch.compile the model (needs a C++ compiler on CPU).")
     dropout: float = Field(0.2, ge=0, lt=1, description="Dropout probability in the down blocks.")
     patience: int = Field(5, ge=1, description="ReduceLROnPlateau patience in epochs.")
+    train_source: Literal["auto", "local", "hub"] = Field(
+        "auto",
+        description="Where training reads data: 'local' (dataset folder), 'hub' (hf_repo via the Hub cache), "
+        "'auto' (dataset if set, else output_dir if it holds shards, else hf_repo).",
+    )
 
     # --- Modal ----------------------------------------------------------------
     modal_app_name: str = Field("vaseg", description="Modal app name.")
