@@ -1,0 +1,182 @@
+"""Everything that talks to the Hugging Face Hub: publishing and fetching precomputed datasets.
+
+The token comes from the settings (``VASEG_HF_TOKEN``/``HF_TOKEN``) or the saved
+``hf auth login``; it is passed to the client and never printed, logged or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST
+from visionassist_seg.errors import VasegError
+from visionassist_seg.settings import Settings
+
+UPLOAD_PATTERNS = [f"{DATA_DIR}/*.parquet", CARD]
+DOWNLOAD_PATTERNS = [f"{DATA_DIR}/*", CARD, MANIFEST]
+TOKEN_HELP = (
+    "Create a token with write access at https://huggingface.co/settings/tokens, then set HF_TOKEN "
+    "(or VASEG_HF_TOKEN) or run `hf auth login`."
+)
+
+
+def resolve_token(settings: Settings) -> str:
+    """Return the Hub token from the settings, ``HF_TOKEN`` or the saved login.
+
+    Raises:
+        VasegError: no token anywhere.
+    """
+    if settings.hf_token is not None and settings.hf_token.get_secret_value():
+        return settings.hf_token.get_secret_value()
+    import huggingface_hub
+
+    token = huggingface_hub.get_token()
+    if not token:
+        raise VasegError(f"No Hugging Face token found: pushing needs one. {TOKEN_HELP}")
+    return token
+
+
+def dataset_url(repo_id: str, revision: str | None = None, endpoint: str = "https://huggingface.co") -> str:
+    """Return the browser URL of a Hub dataset (of one branch when ``revision`` is given)."""
+    url = f"{endpoint.rstrip('/')}/datasets/{repo_id}"
+    return f"{url}/tree/{revision}" if revision else url
+
+
+def push_dataset(
+    dataset_dir: Path, settings: Settings, *, force: bool = False, message: str | None = None
+) -> str:
+    """Return the Hub URL of ``dataset_dir`` after publishing its shards and dataset card.
+
+    Runs the structure, schema and value checks first. Creates the dataset repository
+    (and the ``settings.hf_revision`` branch) if needed, then uploads ``data/*.parquet``
+    and ``README.md`` with `HfApi.upload_folder`, which commits large folders in several
+    parts and, rerun after an interruption, skips files already committed and data
+    already uploaded (hf_xet).
+
+    Raises:
+        VasegError: the dataset fails validation (unless ``force``), no token, the token
+            is rejected (401), no write access (403), or the Hub cannot be reached.
+    """
+    dataset_dir = Path(dataset_dir)
+    _check_before_push(dataset_dir, settings, force)
+    token = resolve_token(settings)
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    repo_id, revision = settings.hf_repo, settings.hf_revision
+    with _hub_errors(repo_id, "push to"):
+        api.create_repo(repo_id, repo_type="dataset", private=settings.hf_private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
+        api.upload_folder(
+            repo_id=repo_id,
+            folder_path=dataset_dir,
+            repo_type="dataset",
+            revision=revision,
+            allow_patterns=UPLOAD_PATTERNS,
+            commit_message=message or f"Upload precomputed OpenEDS dataset from {dataset_dir.name}",
+        )
+    return dataset_url(repo_id, revision, api.endpoint)
+
+
+def _check_before_push(dataset_dir: Path, settings: Settings, force: bool) -> None:
+    """Raise a VasegError when ``dataset_dir`` is not a precomputed dataset or fails validation."""
+    from visionassist_seg.validate import validate_dataset
+
+    if not (dataset_dir / DATA_DIR).is_dir() or not (dataset_dir / CARD).is_file():
+        raise VasegError(
+            f"{dataset_dir} is not a precomputed dataset (needs {DATA_DIR}/*.parquet and {CARD}). "
+            "Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
+        )
+    report = validate_dataset(dataset_dir, workers=settings.workers, progress=True)
+    problems = [f"{row.check}: {row.details}" for row in report.failed_rows()]
+    if report.legacy:
+        problems.append("schema: legacy format (rerun `vaseg precompute` to publish the current format)")
+    if problems and not force:
+        raise VasegError(
+            f"Refusing to push {dataset_dir}: " + " | ".join(problems) + ". Fix the dataset (rerun "
+            "`vaseg precompute`), see `vaseg validate --dataset DIR` for the full report, or pass --force."
+        )
+
+
+def download_dataset(repo_id: str, revision: str | None = None) -> Path:
+    """Return the local folder (in the Hub cache) holding the dataset's shards, card and manifest.
+
+    Raises:
+        VasegError: the repository or revision does not exist or is not accessible, the
+            token is rejected, or the Hub cannot be reached.
+    """
+    from huggingface_hub import snapshot_download
+
+    with _hub_errors(repo_id, "download"):
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, allow_patterns=DOWNLOAD_PATTERNS
+        )
+    return Path(folder)
+
+
+class _hub_errors:
+    """Context manager turning Hub client errors into VasegErrors that name the fix.
+
+    Messages carry the repository, the status and the server's short message; never the
+    token, the request headers or the full exception text.
+    """
+
+    def __init__(self, repo_id: str, action: str) -> None:
+        self.repo_id = repo_id
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:  # type: ignore[no-untyped-def]
+        if error is None or isinstance(error, VasegError):
+            return False
+        translated = hub_error(error, self.repo_id, self.action)
+        if translated is None:
+            return False
+        raise translated from None
+
+
+def hub_error(error: BaseException, repo_id: str, action: str) -> VasegError | None:
+    """Return the VasegError for a Hub client error (None when ``error`` is not one)."""
+    from huggingface_hub import errors
+
+    where = f"dataset repository {repo_id}"
+    if isinstance(error, errors.RevisionNotFoundError):
+        return VasegError(f"Revision not found in {where}. Pass an existing branch, tag or commit to --revision.")
+    if isinstance(error, errors.GatedRepoError):
+        return VasegError(f"{where} is gated: accept its conditions on the Hub page with your account, then retry.")
+    if isinstance(error, errors.RepositoryNotFoundError):
+        return VasegError(
+            f"Cannot {action} {where}: it does not exist or your token cannot see it. Check --hf-repo "
+            f"(owner/name); for a private repository {TOKEN_HELP.lower()}"
+        )
+    if isinstance(error, errors.HfHubHTTPError):
+        return _http_error(error, where, action)
+    # errors.HTTPError is the HTTP client's base error: connection, timeout and protocol failures.
+    network = (errors.HTTPError, errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError, ConnectionError, TimeoutError)
+    if isinstance(error, network):
+        return VasegError(
+            f"Network failure: could not {action} {where} ({type(error).__name__}). Check the internet "
+            "connection, proxy and HF_ENDPOINT (and that HF_HUB_OFFLINE is not set), then rerun: "
+            "an interrupted upload resumes and sends only what is missing."
+        )
+    return None
+
+
+def _http_error(error, where: str, action: str) -> VasegError:  # error: HfHubHTTPError
+    status = error.response.status_code if error.response is not None else None
+    server = f" The Hub said: {error.server_message.strip()}" if error.server_message else ""
+    if status == 401:
+        return VasegError(f"The Hub rejected the token (401) when trying to {action} {where}.{server} {TOKEN_HELP}")
+    if status == 403:
+        return VasegError(
+            f"No write access (403) to {where}.{server} Use a token with write permission for that "
+            "namespace (fine-grained tokens need 'write' on the repository or organisation), or pass "
+            "--hf-repo YOUR_NAME/DATASET to publish under your own account."
+        )
+    return VasegError(
+        f"The Hub answered HTTP {status} when trying to {action} {where}.{server} Retry later; "
+        "rerunning resumes an interrupted upload."
+    )
