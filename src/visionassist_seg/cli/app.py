@@ -42,6 +42,9 @@ _COMMAND_MODULES = (
     "config",
     "download",
     "precompute",
+    "fetch",
+    "validate",
+    "push",
 )
 
 

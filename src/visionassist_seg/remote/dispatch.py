@@ -1,0 +1,261 @@
+"""The local side of ``--remote``: stage inputs on the Volume, run the Modal functions, copy results back."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator, Sequence
+
+from visionassist_seg.console import console, err_console
+from visionassist_seg.errors import VasegError
+from visionassist_seg.remote.credentials import SETUP_HINT, check_modal_credentials
+from visionassist_seg.remote.volume import (
+    STATUS_FILE,
+    check_run_name,
+    download_dir,
+    hub_dataset_key,
+    local_dataset_key,
+    mounted,
+    raw_key,
+    read_json,
+    run_key,
+    upload_dir,
+    upload_file,
+    upload_key,
+)
+from visionassist_seg.settings import Settings
+
+
+@dataclass(frozen=True)
+class StagedInputs:
+    """Settings overrides that point training at its inputs on the Volume."""
+
+    overrides: dict[str, Any]
+    dataset_from_hub: bool
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A run copied from the Volume: where it went, the files, and its ``remote.json`` (None if absent)."""
+
+    run_dir: Path
+    files: list[Path]
+    status: dict[str, Any] | None
+
+
+def secret_fields() -> frozenset[str]:
+    """Return the names of the settings that hold secrets (never sent to Modal as settings)."""
+    return frozenset(name for name, info in Settings.model_fields.items() if "SecretStr" in repr(info.annotation))
+
+
+def settings_payload(settings: Settings, **changes: Any) -> str:
+    """Return the settings as JSON for a remote function, secrets left out, with ``changes`` applied.
+
+    ``PurePosixPath`` values (Volume paths) are written as POSIX strings whatever the local OS.
+    """
+    data = json.loads(settings.model_dump_json(exclude=set(secret_fields())))
+    for name, value in changes.items():
+        if name not in Settings.model_fields:
+            raise ValueError(f"unknown settings field {name!r}")
+        data[name] = value.as_posix() if isinstance(value, PurePosixPath) else value
+    return json.dumps(data)
+
+
+def split_shard_ranges(n_shards: int, n_workers: int) -> list[range]:
+    """Return up to ``n_workers`` contiguous, disjoint, non-empty ranges covering ``range(n_shards)``.
+
+    Sizes differ by at most one, so containers get equal work.
+    """
+    if n_shards < 0 or n_workers < 1:
+        raise ValueError(f"need n_shards >= 0 and n_workers >= 1, got {n_shards} and {n_workers}")
+    groups = min(n_shards, n_workers)
+    ranges = []
+    start = 0
+    for group in range(groups):
+        size = n_shards // groups + (1 if group < n_shards % groups else 0)
+        ranges.append(range(start, start + size))
+        start += size
+    return ranges
+
+
+def shard_groups(tasks: Sequence[Any], n_workers: int) -> list[list[Any]]:
+    """Return ``tasks`` split into per-container lists following `split_shard_ranges`."""
+    return [[tasks[index] for index in indices] for indices in split_shard_ranges(len(tasks), n_workers)]
+
+
+@contextmanager
+def _modal_errors() -> Iterator[None]:
+    """Turn Modal's authentication and not-found errors into `VasegError`s with the fix."""
+    from modal.exception import AuthError, NotFoundError
+
+    try:
+        yield
+    except AuthError:
+        raise VasegError(f"Modal rejected the configured credentials. {SETUP_HINT}") from None
+    except NotFoundError as err:
+        raise VasegError(
+            f"Modal could not find {err}. Secrets are looked up by the names in the settings "
+            "(modal_hf_secret, modal_kaggle_secret, modal_mlflow_secret): create them with "
+            "`modal secret create NAME KEY=VALUE ...` or point the settings at existing ones."
+        ) from None
+
+
+def local_training_dataset(settings: Settings) -> Path | None:
+    """Return the local folder training reads per ``train_source``, or None for the Hub dataset.
+
+    Same choice as local training: 'local' is ``dataset`` (else ``output_dir``), 'hub' is
+    ``hf_repo``, 'auto' is ``dataset`` if set, else ``output_dir`` if it holds shards, else ``hf_repo``.
+    """
+    from visionassist_seg.data.schema import list_shards
+
+    if settings.train_source == "hub":
+        return None
+    if settings.train_source == "local" or settings.dataset is not None:
+        return settings.training_dataset()
+    return settings.output_dir if list_shards(settings.output_dir) else None
+
+
+def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs:
+    """Upload what training needs from this machine and return the settings overrides for the container.
+
+    A local dataset folder (see `local_training_dataset`) is uploaded under ``datasets/local/``
+    unless the Volume already holds the same manifest; otherwise the container reads the Hub
+    dataset ``hf_repo`` cached on the Volume (downloaded once, or written there by
+    ``vaseg precompute --remote``). A ``--resume`` checkpoint is uploaded under ``uploads/NAME/``.
+    """
+    from visionassist_seg.data.schema import MANIFEST, list_shards
+
+    # The container always reads a folder on the Volume, whatever the local choice was.
+    overrides: dict[str, Any] = {"run_dir": mounted(run_key(name)), "train_source": "local"}
+    dataset = local_training_dataset(settings)
+    if dataset is not None:
+        if not list_shards(dataset):
+            raise VasegError(
+                f"Dataset folder {dataset} has no parquet shards under data/. Pass the output folder of "
+                "`vaseg precompute` to --dataset, or train on the Hub dataset "
+                f"{settings.hf_repo} (cached on the Modal Volume) with train_source = 'hub'."
+            )
+        key = local_dataset_key(dataset)
+        local_manifest = dataset / MANIFEST
+        remote_manifest = read_json(volume, f"{key}/{MANIFEST}")
+        if not local_manifest.is_file() or remote_manifest != json.loads(local_manifest.read_text("utf-8")):
+            err_console.print(f"Uploading {dataset} to Modal Volume {settings.modal_volume} at {key}")
+            upload_dir(volume, dataset, key)
+        overrides["dataset"] = mounted(key)
+        from_hub = False
+    else:
+        overrides["dataset"] = mounted(hub_dataset_key(settings))
+        from_hub = True
+    if settings.resume is not None:
+        if not settings.resume.is_file():
+            raise VasegError(f"Checkpoint {settings.resume} (--resume) does not exist. Pass an existing last.pt.")
+        key = upload_key(name, settings.resume.name)
+        upload_file(volume, settings.resume, key)
+        overrides["resume"] = mounted(key)
+    if not settings.device.startswith("cuda"):
+        # The local device (cpu, mps) names this machine; the container has the requested GPU.
+        overrides["device"] = "cuda"
+    return StagedInputs(overrides, from_hub)
+
+
+def train_remote(settings: Settings, *, detach: bool = False) -> Path | str:
+    """Train on Modal; return the local run folder, or the run name with ``detach``.
+
+    Logs stream to this terminal. The run stays on the Volume under ``runs/NAME``
+    (NAME = the last part of ``run_dir``) and, unless detached, is copied into ``run_dir``.
+
+    Raises:
+        VasegError: no Modal credentials (checked before anything is built), a bad run name
+            or dataset folder, or Modal rejecting the credentials or secret names.
+    """
+    check_modal_credentials()
+    name = check_run_name(settings.run_dir.name)
+    import modal
+
+    from visionassist_seg.remote.app import build_app
+
+    with _modal_errors():
+        remote = build_app(settings, command="train")
+        staged = stage_training_inputs(remote.volume, settings, name)
+        payload = settings_payload(settings, **staged.overrides)
+        train_function = remote.functions["train"]
+        with modal.enable_output(), remote.app.run(detach=detach):
+            if detach:
+                call = train_function.spawn(payload, staged.dataset_from_hub)
+                _print_detached(settings, name, call.object_id)
+                return name
+            train_function.remote(payload, staged.dataset_from_hub)
+        files = download_dir(remote.volume, run_key(name), settings.run_dir)
+    err_console.print(
+        f"Copied {len(files)} files of run {name} from Modal Volume {settings.modal_volume} into {settings.run_dir}"
+    )
+    return settings.run_dir
+
+
+def _print_detached(settings: Settings, name: str, call_id: str) -> None:
+    console.print(
+        f"Started remote run [bold]{name}[/] on Modal (GPU {settings.gpu}, app {settings.modal_app_name}, "
+        f"call {call_id}). It keeps running after this command returns; its results go to Modal Volume "
+        f"{settings.modal_volume} under {run_key(name)}.",
+        highlight=False,
+    )
+    console.print(f"When it has finished, copy it here with:\n  vaseg fetch {name}", highlight=False)
+
+
+def precompute_remote(settings: Settings, *, push: bool = True) -> Any:  # -> PrecomputeReport
+    """Download, precompute and (with ``push``) publish the dataset inside Modal; return the report.
+
+    The raw data goes to the Volume under ``raw/...`` (downloaded once), shards are written
+    by ``workers`` CPU containers in parallel, and the finished dataset stays on the Volume
+    under ``datasets/hub/REPO/REVISION`` where ``vaseg train --remote`` finds it.
+
+    Raises:
+        VasegError: no Modal credentials, or Modal rejecting the credentials or secret names.
+    """
+    check_modal_credentials()
+    import modal
+
+    from visionassist_seg.remote.app import build_app
+
+    output_key = hub_dataset_key(settings)
+    payload = settings_payload(settings, raw_dir=mounted(raw_key(settings)), output_dir=mounted(output_key))
+    with _modal_errors():
+        remote = build_app(settings, command="precompute", push=push)
+        prepare, write_shards, finalize = (remote.functions[job] for job in ("prepare", "write_shards", "finalize"))
+        with modal.enable_output(), remote.app.run():
+            tasks = prepare.remote(payload)
+            groups = shard_groups(tasks, settings.workers)
+            err_console.print(f"Writing {len(tasks)} shards in {len(groups)} Modal containers")
+            results = [result for group in write_shards.map(groups, kwargs={"payload": payload}) for result in group]
+            report = finalize.remote(payload, tasks, results, push)
+    err_console.print(
+        f"Dataset kept on Modal Volume {settings.modal_volume} at {output_key}; "
+        "`vaseg train --remote` uses it without downloading."
+    )
+    return report
+
+
+def fetch_run(settings: Settings, name: str, destination: Path | None = None) -> FetchResult:
+    """Copy run ``name`` from the Volume into ``destination`` (default: next to ``run_dir``, named NAME).
+
+    Raises:
+        VasegError: no Modal credentials, a bad name, or no such run on the Volume.
+    """
+    check_modal_credentials()
+    check_run_name(name)
+    import modal
+
+    target = destination if destination is not None else settings.run_dir.parent / name
+    with _modal_errors():
+        volume = modal.Volume.from_name(settings.modal_volume)
+        status = read_json(volume, f"{run_key(name)}/{STATUS_FILE}")
+        files = download_dir(volume, run_key(name), target)
+    if not files:
+        raise VasegError(
+            f"No run {name!r} on Modal Volume {settings.modal_volume} (nothing under {run_key(name)}). "
+            f"List the runs with `modal volume ls {settings.modal_volume} runs`, and check --config / "
+            "VASEG_MODAL_VOLUME if the run used another Volume."
+        )
+    return FetchResult(target, files, status)

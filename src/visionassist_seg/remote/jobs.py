@@ -1,0 +1,198 @@
+"""Bodies of the remote functions: the same library calls as the local commands.
+
+Each function takes the settings as JSON (`settings_payload`, secrets left out: they
+arrive as Modal secrets in the environment) and the paths in it already point into
+the Volume mount. In a Modal container the Volume is reloaded before reading and
+committed after writing; run here with ``Function.local(...)`` (tests) the paths are
+ordinary local folders and there is no Volume to sync.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from visionassist_seg.errors import VasegError
+from visionassist_seg.remote.volume import STATUS_FILE
+from visionassist_seg.settings import Settings
+
+
+def settings_from_payload(payload: str) -> Settings:
+    """Return the `Settings` sent as JSON; secrets (``hf_token``) come from the environment."""
+    return Settings(**json.loads(payload))
+
+
+def _in_container() -> bool:
+    import modal
+
+    return not modal.is_local()
+
+
+def reload_volume(settings: Settings) -> None:
+    """See files other containers committed since this container started (no-op outside Modal)."""
+    if _in_container():
+        import modal
+
+        modal.Volume.from_name(settings.modal_volume).reload()
+
+
+def commit_volume(settings: Settings) -> None:
+    """Make this container's writes visible to other containers and to `vaseg fetch` (no-op outside Modal)."""
+    if _in_container():
+        import modal
+
+        modal.Volume.from_name(settings.modal_volume).commit()
+
+
+def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
+    """Write ``run_dir/remote.json`` (``status``: running, finished or failed) and return its content."""
+    record = {"status": status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    partial = run_dir / (STATUS_FILE + ".part")
+    partial.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    partial.replace(run_dir / STATUS_FILE)
+    return record
+
+
+def ensure_hub_dataset(settings: Settings) -> Path:
+    """Return the dataset folder, downloading the Hub repository into it first if it holds no shards."""
+    from visionassist_seg.data.schema import MANIFEST, list_shards
+
+    dataset_dir = settings.training_dataset()
+    if (dataset_dir / MANIFEST).is_file() and list_shards(dataset_dir):
+        print(f"Using the dataset cached on the Volume at {dataset_dir}")
+        return dataset_dir
+    print(f"Downloading {settings.hf_repo} into the Volume at {dataset_dir} (once; later runs reuse it)")
+    download_hub_dataset(settings, dataset_dir)
+    commit_volume(settings)
+    return dataset_dir
+
+
+def download_hub_dataset(settings: Settings, dataset_dir: Path) -> None:
+    """Download the shards, manifest and card of Hub dataset ``hf_repo`` into ``dataset_dir``.
+
+    Raises:
+        VasegError: the repository or revision does not exist or is not readable with the token.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST
+
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    try:
+        snapshot_download(
+            settings.hf_repo,
+            repo_type="dataset",
+            revision=settings.hf_revision,
+            local_dir=dataset_dir,
+            token=token,
+            allow_patterns=[f"{DATA_DIR}/*.parquet", MANIFEST, CARD],
+        )
+    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
+        raise VasegError(
+            f"Hub dataset {settings.hf_repo} (revision {settings.hf_revision or 'main'}) cannot be read: "
+            f"{type(err).__name__}. Check --hf-repo/--revision, and for a private repository put HF_TOKEN in "
+            f"the Modal secret '{settings.modal_hf_secret}' (`modal secret create {settings.modal_hf_secret} "
+            "HF_TOKEN=...`), or pass a local folder with --dataset."
+        ) from None
+
+
+def _summary(result: Any) -> Any:
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return json.loads(json.dumps(dataclasses.asdict(result), default=str))
+    return json.loads(json.dumps(result, default=str))
+
+
+def train_job(payload: str, dataset_from_hub: bool) -> dict[str, Any]:
+    """Train with the sent settings into ``run_dir`` on the Volume; return the final ``remote.json``.
+
+    The run's status file says ``running`` while training, then ``finished`` (with the
+    training summary) or ``failed`` (with the error), so `vaseg fetch` can tell a
+    detached run's state.
+    """
+    from visionassist_seg.train.loop import train
+
+    settings = settings_from_payload(payload)
+    reload_volume(settings)
+    if dataset_from_hub:
+        ensure_hub_dataset(settings)
+    started = time.time()
+    write_status(settings.run_dir, "running", gpu=settings.gpu)
+    commit_volume(settings)
+    try:
+        result = train(settings)
+    except BaseException as err:
+        write_status(settings.run_dir, "failed", gpu=settings.gpu, error=f"{type(err).__name__}: {err}")
+        commit_volume(settings)
+        raise
+    record = write_status(
+        settings.run_dir, "finished", gpu=settings.gpu, seconds=round(time.time() - started, 1),
+        result=_summary(result),
+    )
+    commit_volume(settings)
+    return record
+
+
+def prepare_job(payload: str) -> list:  # -> list[ShardTask]
+    """Download the raw data into the Volume unless already there; return the shard plan."""
+    from visionassist_seg.data.precompute import plan_shards
+    from visionassist_seg.data.raw import is_complete
+
+    settings = settings_from_payload(payload)
+    reload_volume(settings)
+    if is_complete(settings.raw_dir):
+        print(f"Using the raw data cached on the Volume at {settings.raw_dir}")
+    else:
+        _download_raw(settings)
+        commit_volume(settings)
+    return plan_shards(settings)
+
+
+def _download_raw(settings: Settings) -> None:
+    if settings.source == "synthetic":
+        from visionassist_seg.data.synthetic import write_synthetic_raw
+
+        print(f"Writing {settings.synthetic_count} synthetic samples into {settings.raw_dir}")
+        write_synthetic_raw(settings.raw_dir, settings.synthetic_count, settings.seed)
+    else:
+        from visionassist_seg.kaggle import download_openeds
+
+        print(f"Downloading {settings.kaggle_dataset} from Kaggle into {settings.raw_dir}")
+        download_openeds(settings)
+
+
+def write_shards_job(tasks: list, payload: str) -> list:  # list[ShardTask] -> list[ShardResult]
+    """Write one container's shards into the Volume, one process per core; return their results in order."""
+    from visionassist_seg.data.precompute import write_shard
+
+    settings = settings_from_payload(payload)
+    reload_volume(settings)
+    processes = max(1, min(len(tasks), int(settings.modal_cpu), os.cpu_count() or 1))
+    if processes == 1:
+        results = [write_shard(task, settings) for task in tasks]
+    else:
+        with ProcessPoolExecutor(max_workers=processes) as pool:
+            results = list(pool.map(write_shard, tasks, [settings] * len(tasks)))
+    commit_volume(settings)
+    return results
+
+
+def finalize_job(payload: str, tasks: list, results: list, push: bool) -> Any:  # -> PrecomputeReport
+    """Write the dataset card and manifest next to the shards, push to the Hub if ``push``; return the report."""
+    from visionassist_seg.data.precompute import finalize_dataset
+
+    settings = settings_from_payload(payload)
+    reload_volume(settings)
+    report = finalize_dataset(settings, tasks, results)
+    commit_volume(settings)
+    if push:
+        from visionassist_seg.hub import push_dataset
+
+        push_dataset(settings.output_dir, settings)
+    return report

@@ -1,0 +1,460 @@
+"""Tests of the Modal app definition and the ``--remote`` dispatch, with Modal replaced at its boundary."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager, nullcontext
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+modal = pytest.importorskip("modal")
+
+from visionassist_seg.errors import VasegError  # noqa: E402
+from visionassist_seg.remote import app as remote_app  # noqa: E402
+from visionassist_seg.remote import dispatch, jobs  # noqa: E402
+from visionassist_seg.remote.credentials import check_modal_credentials  # noqa: E402
+from visionassist_seg.settings import Settings  # noqa: E402
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def modal_token(monkeypatch, tmp_path):
+    """Fake Modal credentials in the environment (never real ones)."""
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test")
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "absent.toml"))
+
+
+@pytest.fixture
+def no_modal_token(monkeypatch, tmp_path):
+    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
+    monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "absent.toml"))
+    return tmp_path / "absent.toml"
+
+
+class FakeVolume:
+    """A Modal Volume backed by a local folder: the client calls vaseg makes, nothing else."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uploads: list[tuple[str, str]] = []
+
+    def listdir(self, key, recursive=False):
+        from modal.exception import NotFoundError
+        from modal.volume import FileEntry, FileEntryType
+
+        base = self.root / key
+        if not base.exists():
+            raise NotFoundError(f"No such file or directory: {key}")
+        paths = base.rglob("*") if recursive else base.iterdir()
+        return [
+            FileEntry(
+                path=path.relative_to(self.root).as_posix(),
+                type=FileEntryType.FILE if path.is_file() else FileEntryType.DIRECTORY,
+                mtime=0,
+                size=path.stat().st_size if path.is_file() else 0,
+            )
+            for path in sorted(paths)
+        ]
+
+    def read_file(self, key):
+        from modal.exception import NotFoundError
+
+        path = self.root / key
+        if not path.is_file():
+            raise NotFoundError(f"No such file: {key}")
+        data = path.read_bytes()
+        yield data[:3]
+        yield data[3:]
+
+    @contextmanager
+    def batch_upload(self, force=False):
+        import shutil
+
+        volume = self
+
+        class Batch:
+            def put_directory(self, local, key):
+                volume.uploads.append((str(local), key))
+                shutil.copytree(local, volume.root / key, dirs_exist_ok=True)
+
+            def put_file(self, local, key):
+                volume.uploads.append((str(local), key))
+                (volume.root / key).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(local, volume.root / key)
+
+        yield Batch()
+
+    def write(self, key: str, data: bytes) -> None:
+        (self.root / key).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / key).write_bytes(data)
+
+
+@pytest.fixture
+def fake_modal(monkeypatch, tmp_path, modal_token):
+    """Build the real app, then replace the Volume and the run/call boundary with recording fakes."""
+    volume = FakeVolume(tmp_path / "volume")
+    volume.root.mkdir()
+    state = SimpleNamespace(volume=volume, calls=[], app_runs=[], behaviour={})
+    real_build = remote_app.build_app
+
+    def build(settings, **kwargs):
+        built = real_build(settings, **kwargs)
+        state.built = built
+        built.volume = volume
+        return built
+
+    def run(self, **kwargs):
+        state.app_runs.append(kwargs)
+        return nullcontext(self)
+
+    def job_of(function) -> str:
+        return next(f"{job}_job" for job, known in state.built.functions.items() if known is function)
+
+    def remote(self, *args, **kwargs):
+        job = job_of(self)
+        state.calls.append(("remote", job, args, kwargs))
+        return state.behaviour[job](*args, **kwargs)
+
+    def spawn(self, *args, **kwargs):
+        state.calls.append(("spawn", job_of(self), args, kwargs))
+        return SimpleNamespace(object_id="fc-test123")
+
+    def map_(self, *iterables, kwargs={}, **options):
+        job = job_of(self)
+        inputs = list(zip(*iterables))
+        state.calls.append(("map", job, inputs, kwargs))
+        return [state.behaviour[job](*args, **kwargs) for args in inputs]
+
+    monkeypatch.setattr(dispatch, "build_app", build, raising=False)
+    monkeypatch.setattr(remote_app, "build_app", build)
+    monkeypatch.setattr(modal.App, "run", run)
+    monkeypatch.setattr(modal, "enable_output", nullcontext)
+    monkeypatch.setattr(modal.Function, "remote", remote)
+    monkeypatch.setattr(modal.Function, "spawn", spawn)
+    monkeypatch.setattr(modal.Function, "map", map_)
+    return state
+
+
+@pytest.fixture
+def fetch_volume(fake_modal, monkeypatch):
+    """`vaseg fetch` looks the Volume up by name itself: hand it the fake."""
+    names = []
+
+    def from_name(name, **kwargs):
+        names.append(name)
+        return fake_modal.volume
+
+    monkeypatch.setattr(modal.Volume, "from_name", from_name)
+    fake_modal.volume.names = names
+    return fake_modal.volume
+
+
+def _payload(call) -> dict:
+    return json.loads(call[2][0])
+
+
+# --- credentials ---------------------------------------------------------------------
+
+
+def test_credentials_missing_names_setup_commands(no_modal_token):
+    with pytest.raises(VasegError) as err:
+        check_modal_credentials()
+    assert err.value.exit_code == 1
+    assert "modal setup" in err.value.message and "modal token new" in err.value.message
+    assert str(no_modal_token) in err.value.message
+
+
+def test_credentials_half_set_env_is_missing(no_modal_token, monkeypatch):
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-only-id")
+    with pytest.raises(VasegError, match="only one of MODAL_TOKEN_ID") as err:
+        check_modal_credentials()
+    assert "ak-only-id" not in err.value.message
+
+
+def test_credentials_from_config_file(no_modal_token):
+    no_modal_token.write_text('[default]\ntoken_id = "ak-x"\ntoken_secret = "as-y"\n')
+    check_modal_credentials()
+
+
+def test_credentials_config_file_without_token(no_modal_token):
+    no_modal_token.write_text('[default]\nloglevel = "DEBUG"\n')
+    with pytest.raises(VasegError, match="modal setup"):
+        check_modal_credentials()
+
+
+def test_train_remote_without_credentials_builds_nothing(no_modal_token, monkeypatch):
+    built = mock.Mock(side_effect=AssertionError("build_app must not run without credentials"))
+    monkeypatch.setattr(remote_app, "build_app", built)
+    with pytest.raises(VasegError, match="modal token new"):
+        dispatch.train_remote(Settings())
+    with pytest.raises(VasegError, match="modal token new"):
+        dispatch.precompute_remote(Settings())
+    built.assert_not_called()
+
+
+# --- app definition ------------------------------------------------------------------
+
+
+def test_train_function_definition(monkeypatch):
+    real_function = modal.App.function
+    decorations = []
+
+    def spy(self, **kwargs):
+        decorations.append(kwargs)
+        return real_function(self, **kwargs)
+
+    real_add_source = modal.Image.add_local_python_source
+    shipped = []
+
+    def add_source(self, *modules, **kwargs):
+        shipped.append(modules)
+        return real_add_source(self, *modules, **kwargs)
+
+    monkeypatch.setattr(modal.App, "function", spy)
+    monkeypatch.setattr(modal.Image, "add_local_python_source", add_source)
+    settings = Settings(gpu="H100", modal_timeout=7200, modal_cpu=4.0, modal_memory=16384,
+                        modal_volume="vol-x", modal_hf_secret="hf-x", modal_mlflow_secret="mlflow-x")
+    remote = remote_app.build_app(settings)
+
+    assert list(remote.functions) == ["train"]
+    assert remote.app.name == settings.modal_app_name
+    (options,) = decorations
+    assert options["gpu"] == "H100" and options["timeout"] == 7200
+    assert options["cpu"] == 4.0 and options["memory"] == 16384
+    assert options["volumes"] == {"/vol": remote.volume}
+    assert [repr(secret) for secret in options["secrets"]] == [
+        "modal.Secret.from_name('hf-x')",
+        "modal.Secret.from_name('mlflow-x')",
+    ]
+    assert repr(remote.volume) == "modal.Volume.from_name('vol-x')"
+    assert options["include_source"] is False
+    # The image ships the local package source: the container runs exactly this code.
+    assert shipped == [("visionassist_seg",)]
+    assert isinstance(options["image"], modal.Image)
+
+
+def test_train_image_recipe_pins_local_versions_with_cuda_torch():
+    from importlib import metadata
+
+    recipe = remote_app.image_recipe(Settings(), gpu=True)
+    names = {requirement.split("==")[0].split(">=")[0].lower() for requirement in recipe.pip_packages}
+    assert recipe.python_version == "3.11"
+    assert recipe.local_python_sources == ("visionassist_seg",)
+    assert "torch" in names and "modal" not in names and "mlflow" not in names
+    torch_pin = next(r for r in recipe.pip_packages if r.startswith("torch=="))
+    assert "+" not in torch_pin  # a local "+cpu" label would pull a CPU build
+    assert torch_pin == f"torch=={metadata.version('torch').split('+')[0]}"
+    assert recipe.apt_packages == ()
+
+
+def test_cpu_image_has_no_torch_and_compile_adds_compiler():
+    cpu = remote_app.image_recipe(Settings(), gpu=False)
+    assert not any(r.startswith("torch") for r in cpu.pip_packages)
+    assert any(r.startswith("pyarrow") for r in cpu.pip_packages)
+    gpu = remote_app.image_recipe(Settings(compile=True, modal_mlflow_secret="m"), gpu=True)
+    assert gpu.apt_packages == ("build-essential",)
+    assert "mlflow>=2.10" in gpu.pip_packages
+
+
+@pytest.mark.parametrize(
+    ("source", "push", "expected"),
+    [
+        ("kaggle", True, {"prepare": ("kaggle",), "write_shards": (), "finalize": ("huggingface",)}),
+        ("synthetic", False, {"prepare": (), "write_shards": (), "finalize": ()}),
+    ],
+)
+def test_precompute_functions_attach_only_needed_secrets(source, push, expected):
+    settings = Settings(source=source)
+    remote = remote_app.build_app(settings, command="precompute", push=push)
+    assert list(remote.functions) == ["prepare", "write_shards", "finalize"]
+    for job, secrets in expected.items():
+        options = remote_app.function_options(settings, job, push=push)
+        assert options.secrets == secrets
+        assert options.gpu is None and options.image == "cpu"
+
+
+# --- settings payload ----------------------------------------------------------------
+
+
+def test_settings_payload_leaves_out_secrets_and_round_trips(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    settings = Settings(hf_token="hf_secret_value", epochs=3, gpu="A100")
+    payload = dispatch.settings_payload(settings, run_dir=PurePosixPath("/vol/runs/x"))
+    assert "hf_secret_value" not in payload and "hf_token" not in json.loads(payload)
+    back = jobs.settings_from_payload(payload)
+    assert back.epochs == 3 and back.gpu == "A100" and back.run_dir == Path("/vol/runs/x")
+    assert back.hf_token is None
+    monkeypatch.setenv("HF_TOKEN", "from_modal_secret")
+    assert jobs.settings_from_payload(payload).hf_token.get_secret_value() == "from_modal_secret"
+
+
+# --- shard fan-out -------------------------------------------------------------------
+
+
+@given(st.integers(0, 300), st.integers(1, 64))
+def test_split_shard_ranges_disjoint_and_covering(n_shards, n_workers):
+    ranges = dispatch.split_shard_ranges(n_shards, n_workers)
+    indices = [i for r in ranges for i in r]
+    assert indices == list(range(n_shards))  # every shard once, in order
+    assert len(ranges) == min(n_shards, n_workers)
+    assert all(len(r) > 0 for r in ranges)
+    if ranges:
+        assert max(map(len, ranges)) - min(map(len, ranges)) <= 1
+
+
+def test_split_shard_ranges_examples():
+    assert dispatch.split_shard_ranges(5, 2) == [range(0, 3), range(3, 5)]
+    assert dispatch.split_shard_ranges(2, 8) == [range(0, 1), range(1, 2)]
+    assert dispatch.split_shard_ranges(0, 3) == []
+    with pytest.raises(ValueError):
+        dispatch.split_shard_ranges(3, 0)
+
+
+# --- train --remote dispatch ---------------------------------------------------------
+
+
+def _write_dataset(folder: Path) -> Path:
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train-00000-of-00001.parquet").write_bytes(b"shard")
+    (folder / "data" / "validation-00000-of-00001.parquet").write_bytes(b"shard")
+    (folder / "manifest.json").write_text(json.dumps({"format": "vaseg-precomputed", "version": 1}))
+    return folder
+
+
+def _fake_training(volume: FakeVolume):
+    def train(payload, dataset_from_hub):
+        run = PurePosixPath(json.loads(payload)["run_dir"]).relative_to("/vol")
+        volume.write(f"{run}/checkpoints/last.pt", b"weights")
+        volume.write(f"{run}/model.onnx", b"onnx")
+        volume.write(f"{run}/metrics.json", b'{"pupil_iou": 0.9}')
+        volume.write(f"{run}/remote.json", b'{"status": "finished"}')
+        return {"status": "finished"}
+
+    return train
+
+
+def test_train_remote_sends_settings_and_copies_run_back(fake_modal, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dataset = _write_dataset(tmp_path / "precomputed")
+    fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
+    settings = Settings(run_dir=tmp_path / "runs" / "exp1", dataset=dataset, epochs=2, gpu="H100",
+                        device="cpu", hf_token="hf_never_sent")
+
+    result = dispatch.train_remote(settings)
+
+    assert result == tmp_path / "runs" / "exp1"
+    assert (result / "checkpoints" / "last.pt").read_bytes() == b"weights"
+    assert (result / "model.onnx").read_bytes() == b"onnx"
+    assert json.loads((result / "metrics.json").read_text()) == {"pupil_iou": 0.9}
+    assert not list(result.rglob("*.part"))
+    (call,) = fake_modal.calls
+    assert call[:2] == ("remote", "train_job")
+    sent = _payload(call)
+    assert sent["run_dir"] == "/vol/runs/exp1"
+    assert sent["dataset"] == "/vol/datasets/local/precomputed"
+    assert sent["train_source"] == "local" and sent["device"] == "cuda"
+    assert sent["epochs"] == 2 and sent["gpu"] == "H100"
+    assert "hf_token" not in sent and "hf_never_sent" not in call[2][0]
+    assert call[2][1] is False  # dataset uploaded, not fetched from the Hub
+    assert fake_modal.app_runs == [{"detach": False}]
+    assert fake_modal.volume.uploads == [(str(dataset), "datasets/local/precomputed")]
+
+
+def test_train_remote_reuses_uploaded_dataset(fake_modal, tmp_path):
+    dataset = _write_dataset(tmp_path / "precomputed")
+    fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
+    settings = Settings(run_dir=tmp_path / "runs" / "a", dataset=dataset)
+    dispatch.train_remote(settings)
+    dispatch.train_remote(settings)
+    assert len(fake_modal.volume.uploads) == 1  # same manifest on the Volume: no second upload
+
+
+def test_train_remote_hub_dataset_and_resume(fake_modal, tmp_path):
+    checkpoint = tmp_path / "old" / "last.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"ckpt")
+    fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
+    settings = Settings(run_dir=tmp_path / "runs" / "b", train_source="hub", hf_repo="me/eyes",
+                        hf_revision="v2", resume=checkpoint)
+    dispatch.train_remote(settings)
+    (call,) = fake_modal.calls
+    sent = _payload(call)
+    assert sent["dataset"] == "/vol/datasets/hub/me/eyes/v2"
+    assert sent["resume"] == "/vol/uploads/b/last.pt"
+    assert call[2][1] is True
+    assert (fake_modal.volume.root / "uploads" / "b" / "last.pt").read_bytes() == b"ckpt"
+
+
+def test_train_remote_detach_spawns_and_returns_name(fake_modal, tmp_path, capsys):
+    settings = Settings(run_dir=tmp_path / "runs" / "night-run", train_source="hub")
+    result = dispatch.train_remote(settings, detach=True)
+    assert result == "night-run"
+    (call,) = fake_modal.calls
+    assert call[:2] == ("spawn", "train_job")
+    assert fake_modal.app_runs == [{"detach": True}]
+    assert not (tmp_path / "runs" / "night-run").exists()  # nothing copied back yet
+    out = capsys.readouterr().out
+    assert "vaseg fetch night-run" in out and "fc-test123" in out
+
+
+def test_train_remote_rejects_bad_run_name_and_empty_dataset(fake_modal, tmp_path):
+    with pytest.raises(VasegError, match="cannot name a folder"):
+        dispatch.train_remote(Settings(run_dir=Path("runs") / "bad name"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VasegError, match="no parquet shards"):
+        dispatch.train_remote(Settings(run_dir=tmp_path / "r", dataset=tmp_path / "empty"))
+    assert fake_modal.calls == []
+
+
+# --- precompute --remote dispatch ----------------------------------------------------
+
+
+def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
+    tasks = [f"task{i}" for i in range(7)]
+    fake_modal.behaviour["prepare_job"] = lambda payload: tasks
+    fake_modal.behaviour["write_shards_job"] = lambda group, payload: [f"result-{t}" for t in group]
+    fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push: {"tasks": t, "results": r, "push": push}
+    settings = Settings(workers=3, source="synthetic", synthetic_count=8, seed=1, hf_repo="me/eyes")
+
+    report = dispatch.precompute_remote(settings, push=False)
+
+    kinds = [(kind, job) for kind, job, *_ in fake_modal.calls]
+    assert kinds == [("remote", "prepare_job"), ("map", "write_shards_job"), ("remote", "finalize_job")]
+    groups = [args[0] for args in fake_modal.calls[1][2]]
+    assert groups == [tasks[0:3], tasks[3:5], tasks[5:7]]
+    assert report == {"tasks": tasks, "results": [f"result-{t}" for t in tasks], "push": False}
+    sent = _payload(fake_modal.calls[0])
+    assert sent["raw_dir"] == "/vol/raw/synthetic/count8-seed1"
+    assert sent["output_dir"] == "/vol/datasets/hub/me/eyes/main"
+    assert fake_modal.calls[1][3] == {"payload": fake_modal.calls[0][2][0]}
+    assert fake_modal.built.functions.keys() == {"prepare", "write_shards", "finalize"}
+
+
+# --- fetch ---------------------------------------------------------------------------
+
+
+def test_fetch_run_copies_and_reports_status(fetch_volume, tmp_path):
+    fetch_volume.write("runs/r1/last.pt", b"abcdef")
+    fetch_volume.write("runs/r1/plots/loss.png", b"png")
+    fetch_volume.write("runs/r1/remote.json", b'{"status": "running"}')
+    result = dispatch.fetch_run(Settings(run_dir=tmp_path / "runs" / "x", modal_volume="v2"), "r1")
+    assert fetch_volume.names == ["v2"]
+    assert result.run_dir == tmp_path / "runs" / "r1"
+    assert (result.run_dir / "last.pt").read_bytes() == b"abcdef"
+    assert (result.run_dir / "plots" / "loss.png").read_bytes() == b"png"
+    assert result.status == {"status": "running"}
+    assert sorted(p.name for p in result.files) == ["last.pt", "loss.png", "remote.json"]
+
+
+def test_fetch_run_unknown_name(fetch_volume, tmp_path):
+    with pytest.raises(VasegError, match="No run 'nope' on Modal Volume vaseg-data"):
+        dispatch.fetch_run(Settings(), "nope", tmp_path / "out")
