@@ -1,0 +1,154 @@
+"""ShallowNet: a RITnet-style dense U-Net with depthwise-separable convolutions (REFERENCE.md section 4)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IN_CHANNELS = 1
+NUM_CLASSES = 2
+CHANNELS = 32
+DROPOUT = 0.2
+# Three 2x2 poolings: height and width must divide by 8 (forward pads to that).
+SIZE_MULTIPLE = 8
+
+
+class SeparableConv(nn.Sequential):
+    """A depthwise 3x3 convolution followed by a pointwise 1x1 convolution.
+
+    Shape:
+        input: (N, in_channels, H, W) -> (N, out_channels, H, W)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1, groups=in_channels),
+            nn.Conv2d(in_channels, out_channels, kernel_size=1),
+        )
+
+
+class DownBlock(nn.Module):
+    """Optional 2x2 average pooling, then three dense separable stages and BatchNorm.
+
+    Shape:
+        x: (N, in_channels, H, W) -> (N, out_channels, H / 2, W / 2) with pooling, else (N, out_channels, H, W)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, pool: bool, dropout: float) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(2) if pool else nn.Identity()
+        self.conv1 = SeparableConv(in_channels, out_channels)
+        self.conv21 = nn.Conv2d(in_channels + out_channels, out_channels, kernel_size=1)
+        self.conv22 = SeparableConv(out_channels, out_channels)
+        self.conv31 = nn.Conv2d(in_channels + 2 * out_channels, out_channels, kernel_size=1)
+        self.conv32 = SeparableConv(out_channels, out_channels)
+        self.act = nn.LeakyReLU()
+        self.drop1 = nn.Dropout(dropout)
+        self.drop2 = nn.Dropout(dropout)
+        self.drop3 = nn.Dropout(dropout)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x)
+        x1 = self.act(self.drop1(self.conv1(x)))
+        x21 = torch.cat((x, x1), dim=1)
+        x22 = self.act(self.drop2(self.conv22(self.conv21(x21))))
+        x31 = torch.cat((x21, x22), dim=1)
+        out = self.act(self.drop3(self.conv32(self.conv31(x31))))
+        return self.bn(out)
+
+
+class UpBlock(nn.Module):
+    """Nearest x2 upsampling, concatenation with the skip, then two dense separable stages.
+
+    Shape:
+        skip: (N, skip_channels, 2H, 2W); x: (N, in_channels, H, W) -> (N, out_channels, 2H, 2W)
+    """
+
+    def __init__(self, skip_channels: int, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv11 = nn.Conv2d(skip_channels + in_channels, out_channels, kernel_size=1)
+        self.conv12 = SeparableConv(out_channels, out_channels)
+        self.conv21 = nn.Conv2d(skip_channels + in_channels + out_channels, out_channels, kernel_size=1)
+        self.conv22 = SeparableConv(out_channels, out_channels)
+        self.act = nn.LeakyReLU()
+
+    def forward(self, skip: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = torch.cat((x, skip), dim=1)
+        x1 = self.act(self.conv12(self.conv11(x)))
+        x21 = torch.cat((x, x1), dim=1)
+        return self.act(self.conv22(self.conv21(x21)))
+
+
+class ShallowNet(nn.Module):
+    """Pupil segmenter: four down blocks, three up blocks, a 1x1 classifier (58,092 parameters).
+
+    The input is a raw uint8-range grayscale frame as float; `forward` normalises it
+    with ``(x / 255 - 0.5) / 0.5``, pads height and width up to a multiple of 8 and
+    crops the logits back, so any frame size works.
+
+    Shape:
+        x: (N, 1, H, W) float, values 0..255 -> logits (N, 2, H, W)
+    """
+
+    def __init__(
+        self,
+        in_channels: int = IN_CHANNELS,
+        num_classes: int = NUM_CLASSES,
+        channels: int = CHANNELS,
+        dropout: float = DROPOUT,
+    ) -> None:
+        super().__init__()
+        self.down1 = DownBlock(in_channels, channels, pool=False, dropout=dropout)
+        self.down2 = DownBlock(channels, channels, pool=True, dropout=dropout)
+        self.down3 = DownBlock(channels, channels, pool=True, dropout=dropout)
+        self.down4 = DownBlock(channels, channels, pool=True, dropout=dropout)
+        self.up1 = UpBlock(channels, channels, channels)
+        self.up2 = UpBlock(channels, channels, channels)
+        self.up3 = UpBlock(channels, channels, channels)
+        self.out_conv = nn.Conv2d(channels, num_classes, kernel_size=1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise as RITnet: conv weights N(0, sqrt(2 / n)), biases 0, BatchNorm 1 and 0.
+
+        n is the number of inputs one output sums over per channel: k*k for a
+        depthwise convolution, in_channels for a 1x1 convolution.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                kh, kw = module.kernel_size
+                fan_in = kh * kw * module.in_channels // module.groups
+                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_in))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        x = (x / 255.0 - 0.5) / 0.5
+        pad_h = (-height) % SIZE_MULTIPLE
+        pad_w = (-width) % SIZE_MULTIPLE
+        if pad_h or pad_w:
+            # Replicate, not zeros: a zero border after normalisation reads as a black band.
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x1 = self.down1(x)
+        x2 = self.down2(x1)
+        x3 = self.down3(x2)
+        x4 = self.down4(x3)
+        x = self.up1(x3, x4)
+        x = self.up2(x2, x)
+        x = self.up3(x1, x)
+        logits = self.out_conv(x)
+        return logits[..., :height, :width]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Return the number of trainable parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
