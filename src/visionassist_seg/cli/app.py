@@ -45,6 +45,7 @@ _COMMAND_MODULES = (
     "fetch",
     "validate",
     "push",
+    "train",
 )
 
 
