@@ -157,10 +157,10 @@ def hub_error(error: BaseException, repo_id: str, action: str) -> VasegError | N
     # errors.HTTPError is the HTTP client's base error: connection, timeout and protocol failures.
     network = (errors.HTTPError, errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError, ConnectionError, TimeoutError)
     if isinstance(error, network):
+        resume = ": an interrupted upload resumes and sends only what is missing" if action.startswith("push") else ""
         return VasegError(
             f"Network failure: could not {action} {where} ({type(error).__name__}). Check the internet "
-            "connection, proxy and HF_ENDPOINT (and that HF_HUB_OFFLINE is not set), then rerun: "
-            "an interrupted upload resumes and sends only what is missing."
+            f"connection, proxy and HF_ENDPOINT (and that HF_HUB_OFFLINE is not set), then rerun{resume}."
         )
     return None
 
@@ -177,6 +177,6 @@ def _http_error(error, where: str, action: str) -> VasegError:  # error: HfHubHT
             "--hf-repo YOUR_NAME/DATASET to publish under your own account."
         )
     return VasegError(
-        f"The Hub answered HTTP {status} when trying to {action} {where}.{server} Retry later; "
-        "rerunning resumes an interrupted upload."
+        f"The Hub answered HTTP {status} when trying to {action} {where}.{server} Check --hf-repo and "
+        "--revision, then retry later (rerunning a push resumes it)."
     )

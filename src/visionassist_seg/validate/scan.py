@@ -194,22 +194,12 @@ def run_parallel(
 
     Results arrive in completion order; a rich progress bar on stderr counts tasks.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from visionassist_seg.console import item_progress
 
-    from visionassist_seg.console import err_console
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, disable=not progress, transient=False) as bar:
-        bar_id = bar.add_task(description, total=len(tasks))
+    with item_progress(len(tasks), description, enabled=progress, unit="tasks") as advance:
         for result in _results(tasks, workers):
             handle(result)
-            bar.advance(bar_id)
+            advance(1)
 
 
 def _results(tasks: Sequence[Task], workers: int) -> Iterable[object]:
