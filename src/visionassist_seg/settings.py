@@ -61,9 +61,9 @@ class Settings(BaseSettings):
         default_factory=_default_workers, ge=1, description="Worker processes (Modal containers with --remote)."
     )
     limit: int | None = Field(None, ge=1, description="Process at most this many samples per split.")
-    shard_size: int = Field(500, ge=1, description="Raw samples per parquet shard (bounds peak memory).")
+    shard_size: int = Field(256, ge=1, description="Raw samples per parquet shard (bounds peak memory).")
     row_group_size: int = Field(16, ge=1, description="Rows per parquet row group (bounds writer memory).")
-    compression_level: int = Field(9, ge=1, le=22, description="zstd level for parquet shards.")
+    compression_level: int = Field(3, ge=1, le=22, description="zstd level for the distance-map column (most of the bytes).")
     strict: bool = Field(False, description="Exit 1 if any sample is skipped as bad input.")
 
     # --- Hugging Face Hub -----------------------------------------------------

@@ -1,0 +1,168 @@
+"""Precompute throughput, bytes on disk and peak memory: vaseg vs a plain reference implementation.
+
+The reference is the published pipeline written plainly: one process, four scipy
+distance transforms, flat list columns, pyarrow's default parquet options (snappy,
+dictionary encoding, statistics). Both run in the same process on the same synthetic
+raw files (or on real OpenEDS with --raw-dir), one OpenCV thread each, so only
+ratios are meaningful on a shared machine.
+
+    python benchmarks/precompute.py                 # 256 train + 64 validation samples
+    python benchmarks/precompute.py --samples 64    # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+from scipy.ndimage import distance_transform_edt
+
+from visionassist_seg.data.precompute import plan_shards, run_shards
+from visionassist_seg.data.raw import list_split, require_data_root
+from visionassist_seg.data.synthetic import write_synthetic_raw
+from visionassist_seg.settings import Settings
+
+REFERENCE_ROW_GROUP = 16
+
+
+def reference_sample(image_path: Path, label_path: Path) -> dict:
+    """The published preprocessing, written plainly (four EDTs, float64 maths)."""
+    image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
+    raw_label = np.load(label_path)
+    table = (255.0 * np.linspace(0, 1, 256) ** 0.8).astype(np.uint8)
+    image = cv2.createCLAHE(clipLimit=1.5, tileGridSize=(8, 8)).apply(cv2.LUT(image, table))
+    label = (raw_label == 3).astype(np.uint8)
+    edges = cv2.Canny((label * 255).astype(np.uint8), 0, 3) / 255
+    weights = (cv2.dilate(edges, (3, 3), iterations=1) * 20).astype(np.float32)
+    height, width = label.shape
+    maps = np.zeros((2, height, width))
+    for c in (0, 1):
+        pos = label == c
+        if pos.any():
+            maps[c] = distance_transform_edt(~pos) * ~pos - (distance_transform_edt(pos) - 1) * pos
+    maps = (maps / np.sqrt((height - 1) ** 2 + (width - 1) ** 2)).astype(np.float32)
+    return {"image": image, "label": label, "spatial_weights": weights, "dist_map": maps, "filename": image_path.stem}
+
+
+def _flat_lists(rows: list[dict]) -> pa.Table:
+    columns = {}
+    for name in ("image", "label", "spatial_weights", "dist_map"):
+        flat = np.stack([r[name].reshape(-1) for r in rows])
+        offsets = pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32))
+        columns[name] = pa.ListArray.from_arrays(offsets, pa.array(flat.reshape(-1)))
+    columns["filename"] = pa.array([r["filename"] for r in rows])
+    return pa.table(columns)
+
+
+def run_reference(raw_dir: Path, out_dir: Path, limit: int | None) -> tuple[float, int, int]:
+    """Return (seconds, rows, bytes) for the reference pipeline over train and validation."""
+    root = require_data_root(raw_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows_total = 0
+    for split in ("train", "validation"):
+        samples = [s for s in list_split(root, split) if s.label is not None][:limit]
+        writer = None
+        for i in range(0, len(samples), REFERENCE_ROW_GROUP):
+            table = _flat_lists([reference_sample(s.image, s.label) for s in samples[i : i + REFERENCE_ROW_GROUP]])
+            writer = writer or pq.ParquetWriter(out_dir / f"{split}.parquet", table.schema)
+            writer.write_table(table)
+            rows_total += table.num_rows
+        writer.close()
+    seconds = time.perf_counter() - start
+    return seconds, rows_total, sum(p.stat().st_size for p in out_dir.glob("*.parquet"))
+
+
+def run_vaseg(raw_dir: Path, out_dir: Path, workers: int, limit: int | None, shard_size: int) -> tuple[float, int, int]:
+    """Return (seconds, rows, bytes) for vaseg's shard writing with ``workers`` processes."""
+    settings = Settings(raw_dir=raw_dir, output_dir=out_dir, workers=workers, limit=limit, shard_size=shard_size)
+    tasks = plan_shards(settings)
+    start = time.perf_counter()
+    results = run_shards(tasks, settings)
+    seconds = time.perf_counter() - start
+    return seconds, sum(r.rows for r in results), sum(r.bytes for r in results)
+
+
+def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> float:
+    """Return the peak RSS (MB) of a fresh one-worker precompute process over ``limit`` samples per split."""
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from visionassist_seg.settings import Settings\n"
+        "from visionassist_seg.data.precompute import run_precompute\n"
+        f"s = Settings(raw_dir=Path({str(raw_dir)!r}), output_dir=Path({str(out_dir)!r}), workers=1, limit={limit}, shard_size={shard_size})\n"
+        "run_precompute(s, download=False, progress=False)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return int(output.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=256, help="synthetic train samples (validation: a quarter)")
+    parser.add_argument("--raw-dir", type=Path, help="benchmark on this raw OpenEDS tree instead of synthetic data")
+    parser.add_argument("--shard-size", type=int, default=32, help="samples per shard (small: keeps 2 workers balanced)")
+    parser.add_argument("--rss-samples", type=int, default=32, help="samples per split for the small peak-RSS run (x4 for the large)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)  # one core per process for both pipelines
+    console = Console()
+    work = Path(tempfile.mkdtemp(prefix="vaseg-bench-"))
+    try:
+        raw_dir = args.raw_dir or work / "raw"
+        limit = args.samples if args.raw_dir else None
+        if not args.raw_dir:
+            with console.status("writing synthetic raw data"):
+                write_synthetic_raw(raw_dir, max(args.samples, 4 * args.rss_samples), seed=0)
+            limit = args.samples
+        results = {}
+        with console.status("reference, one process"):
+            results["reference (1 process)"] = run_reference(raw_dir, work / "ref", limit)
+        for workers in (1, 2):
+            with console.status(f"vaseg, {workers} worker(s)"):
+                results[f"vaseg ({workers} worker{'s' if workers > 1 else ''})"] = run_vaseg(
+                    raw_dir, work / f"vaseg{workers}", workers, limit, args.shard_size
+                )
+        with console.status("peak RSS runs"):
+            rss_small = peak_rss_mb(raw_dir, work / "rss1", args.rss_samples, args.shard_size)
+            rss_large = peak_rss_mb(raw_dir, work / "rss4", 4 * args.rss_samples, args.shard_size)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    ref_seconds, ref_rows, ref_bytes = results["reference (1 process)"]
+    one_rate = results["vaseg (1 worker)"][1] / results["vaseg (1 worker)"][0]
+    table = Table(title=f"precompute benchmark ({ref_rows} samples, {os.cpu_count()} cores)")
+    for column in ("pipeline", "samples/s", "x reference", "MB/sample on disk", "x reference bytes"):
+        table.add_column(column, justify="left" if column == "pipeline" else "right")
+    for name, (seconds, rows, size) in results.items():
+        rate = rows / seconds
+        table.add_row(name, f"{rate:.1f}", f"{rate / (ref_rows / ref_seconds):.2f}", f"{size / rows / 1e6:.3f}", f"{(size / rows) / (ref_bytes / ref_rows):.2f}")
+    console.print(table)
+    two_rate = results["vaseg (2 workers)"][1] / results["vaseg (2 workers)"][0]
+    console.print(f"2 workers / 1 worker: {two_rate / one_rate:.2f}x")
+    console.print(
+        f"peak RSS, one worker: {rss_small:.0f} MB for {args.rss_samples}/split, {rss_large:.0f} MB for "
+        f"{4 * args.rss_samples}/split ({(rss_large / rss_small - 1) * 100:+.1f}%)"
+    )
+    if args.json:
+        payload = {name: {"seconds": s, "rows": r, "bytes": b} for name, (s, r, b) in results.items()}
+        payload["peak_rss_mb"] = {"small": rss_small, "large": rss_large}
+        args.json.write_text(json.dumps(payload, indent=2))
+
+
+if __name__ == "__main__":
+    main()

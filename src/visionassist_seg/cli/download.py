@@ -1,0 +1,41 @@
+"""`vaseg download`: fetch raw OpenEDS from Kaggle, or write the built-in synthetic tree."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from visionassist_seg.cli._common import ConfigOpt, RawDirOpt, SeedOpt, SourceOpt
+
+
+def download(
+    raw_dir: RawDirOpt = None,
+    source: SourceOpt = None,
+    count: Annotated[
+        Optional[int], typer.Option("--count", min=1, help="Synthetic source: train samples. [default: 64]", show_default=False)
+    ] = None,
+    seed: SeedOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if a complete download exists.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Download raw OpenEDS (Kaggle: soumicksarker/openeds-dataset) into --raw-dir.
+
+    Idempotent: a complete download is not fetched again (use --force). Credentials are
+    checked before anything is contacted. `--source synthetic` writes built-in IR-like eye
+    images in the same layout, with no credentials or network.
+    """
+    from visionassist_seg.console import console, err_console
+    from visionassist_seg.kaggle import ensure_raw, permission_warning
+    from visionassist_seg.settings import load_settings
+
+    settings = load_settings(config, raw_dir=raw_dir, source=source, synthetic_count=count, seed=seed)
+    if settings.source == "kaggle" and (warning := permission_warning()):
+        err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+    with err_console.status(f"Preparing raw data ({settings.source}) in {settings.raw_dir} ..."):
+        root = ensure_raw(settings, force=force)
+    console.print(f"Raw OpenEDS ({settings.source}) ready: {root}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("download")(download)

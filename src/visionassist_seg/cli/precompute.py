@@ -1,0 +1,90 @@
+"""`vaseg precompute`: raw OpenEDS -> preprocessed parquet dataset (and push to the Hub)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from visionassist_seg.cli._common import ConfigOpt, LimitOpt, RawDirOpt, RepoOpt, SourceOpt, WorkersOpt
+
+
+def precompute(
+    raw_dir: RawDirOpt = None,
+    output_dir: Annotated[
+        Optional[Path],
+        typer.Option("--output-dir", help="Dataset folder to write. [default: ./precompute_output]", show_default=False),
+    ] = None,
+    skip_download: Annotated[bool, typer.Option("--skip-download", help="Use --raw-dir as it is; never download.")] = False,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Write the dataset locally only; do not upload it.")] = False,
+    hf_repo: RepoOpt = None,
+    workers: WorkersOpt = None,
+    limit: LimitOpt = None,
+    strict: Annotated[Optional[bool], typer.Option("--strict", help="Exit 1 if any sample is skipped as bad input.", show_default=False)] = None,
+    source: SourceOpt = None,
+    shard_size: Annotated[
+        Optional[int], typer.Option("--shard-size", min=1, help="Raw samples per parquet shard. [default: 256]", show_default=False)
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Preprocess train and validation into parquet shards + dataset card + manifest.json.
+
+    Steps: download (unless --skip-download or already complete), gamma + CLAHE, pupil
+    label, spatial weights and signed distance maps for every sample, written in parallel
+    as data/{split}-NNNNN-of-NNNNN.parquet. Interrupted runs resume. Bad samples are
+    skipped and listed. Pushes to --hf-repo unless --no-push.
+    """
+    from visionassist_seg.console import console
+    from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.errors import VasegError
+    from visionassist_seg.settings import load_settings
+
+    settings = load_settings(
+        config, raw_dir=raw_dir, output_dir=output_dir, hf_repo=hf_repo, workers=workers, limit=limit,
+        strict=strict, source=source, shard_size=shard_size,
+    )
+    report = run_precompute(settings, download=not skip_download)
+    print_report(report)
+    if report.skipped and settings.strict:
+        raise VasegError(
+            f"{len(report.skipped)} sample(s) were skipped as bad input (--strict); the first: "
+            f"{report.skipped[0]['file']}: {report.skipped[0]['reason']}. See {report.output_dir / 'manifest.json'} "
+            "for the full list; fix or remove those files, or drop --strict."
+        )
+    if not no_push:
+        from visionassist_seg.hub import push_dataset
+
+        url = push_dataset(settings.output_dir, settings)
+        console.print(f"Pushed to {url}", highlight=False)
+
+
+def print_report(report) -> None:  # type: ignore[no-untyped-def]
+    """Print the run summary table and any skipped samples."""
+    from rich.table import Table
+
+    from visionassist_seg.console import console
+
+    table = Table(title=f"precompute: {report.output_dir}")
+    for column in ("split", "rows", "shards", "skipped", "MB on disk"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for split, rows in report.rows.items():
+        skipped = sum(1 for s in report.skipped if s["split"] == split)
+        table.add_row(split, str(rows), str(report.shards[split]), str(skipped), f"{report.bytes[split] / 1e6:.1f}")
+    for split in report.unlabeled_splits:
+        table.add_row(split, "-", "-", "no labels", "-")
+    console.print(table)
+    total = sum(report.rows.values())
+    rate = total / report.seconds if report.seconds else 0.0
+    console.print(
+        f"{total} rows in {report.seconds:.1f} s ({rate:.1f} samples/s); {report.resumed_shards} shard(s) reused from an earlier run.",
+        highlight=False,
+    )
+    for item in report.skipped[:20]:
+        console.print(f"[yellow]skipped[/] {item['split']} {item['file']}: {item['reason']}", highlight=False)
+    if len(report.skipped) > 20:
+        console.print(f"... and {len(report.skipped) - 20} more (see manifest.json)", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("precompute")(precompute)
