@@ -422,7 +422,7 @@ def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
     tasks = [f"task{i}" for i in range(7)]
     fake_modal.behaviour["prepare_job"] = lambda payload: tasks
     fake_modal.behaviour["write_shards_job"] = lambda group, payload: [f"result-{t}" for t in group]
-    fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push: {"tasks": t, "results": r, "push": push}
+    fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push, seconds: {"tasks": t, "results": r, "push": push}
     settings = Settings(workers=3, source="synthetic", synthetic_count=8, seed=1, hf_repo="me/eyes")
 
     report = dispatch.precompute_remote(settings, push=False)
@@ -458,3 +458,154 @@ def test_fetch_run_copies_and_reports_status(fetch_volume, tmp_path):
 def test_fetch_run_unknown_name(fetch_volume, tmp_path):
     with pytest.raises(VasegError, match="No run 'nope' on Modal Volume vaseg-data"):
         dispatch.fetch_run(Settings(), "nope", tmp_path / "out")
+
+
+# --- the remote function bodies, run here ---------------------------------------------
+
+
+def test_download_hub_dataset_targets_volume_folder(monkeypatch, tmp_path):
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from visionassist_seg.hub import DOWNLOAD_PATTERNS
+
+    sent = {}
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, **kw: sent.update(repo=repo, **kw))
+    settings = Settings(hf_repo="me/eyes", hf_revision="v1", hf_token="hf_abc")
+    jobs.download_hub_dataset(settings, tmp_path / "cache")
+    assert sent == {"repo": "me/eyes", "repo_type": "dataset", "revision": "v1", "local_dir": tmp_path / "cache",
+                    "token": "hf_abc", "allow_patterns": DOWNLOAD_PATTERNS}
+
+    def missing(repo, **kwargs):
+        raise RepositoryNotFoundError("404 Client Error", response=mock.Mock(status_code=404, headers={}))
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)
+    with pytest.raises(VasegError, match="me/eyes"):
+        jobs.download_hub_dataset(settings, tmp_path / "cache")
+
+
+def _shard_rows(manifest: dict) -> dict:
+    return {split: [(shard["file"], shard["rows"]) for shard in info["shards"]]
+            for split, info in manifest["splits"].items()}
+
+
+def _files(folder: Path) -> set[str]:
+    return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+
+
+LOCAL_CALL = pytest.mark.filterwarnings("ignore:The .* function is executing locally")
+TINY = dict(source="synthetic", synthetic_count=8, seed=3, shard_size=4, workers=1, modal_cpu=1.0, epochs=1,
+            batch_size=2, scale=0.2, device="cpu", train_source="local", compile=False)
+
+
+@LOCAL_CALL
+def test_remote_precompute_bodies_match_local_precompute(tmp_path, monkeypatch):
+    """Download, shard fan-out and finalize through the functions' ``.local`` give `vaseg precompute`'s dataset."""
+    import numpy as np
+
+    from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.data.reader import read_batches
+
+    monkeypatch.chdir(tmp_path)
+    volume = tmp_path / "volume"
+    remote_settings = Settings(raw_dir=volume / "raw", output_dir=volume / "datasets" / "d", **TINY)
+    local_settings = Settings(raw_dir=tmp_path / "raw", output_dir=tmp_path / "out", **TINY)
+    payload = dispatch.settings_payload(remote_settings)
+
+    functions = remote_app.build_app(remote_settings, command="precompute", push=False).functions
+    tasks = functions["prepare"].local(payload)
+    groups = dispatch.shard_groups(tasks, 2)
+    assert [len(group) for group in groups] == [2, 1]
+    results = [result for group in groups for result in functions["write_shards"].local(group, payload)]
+    report = functions["finalize"].local(payload, tasks, results, False, 1.0)
+    local_report = run_precompute(local_settings, progress=False)
+
+    assert report.rows == local_report.rows == {"train": 8, "validation": 2}
+    assert report.shards == local_report.shards
+    remote_manifest = json.loads((volume / "datasets" / "d" / "manifest.json").read_text())
+    local_manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert _shard_rows(remote_manifest) == _shard_rows(local_manifest)
+    assert (volume / "datasets" / "d" / "README.md").is_file()
+    remote_batch = next(read_batches(volume / "datasets" / "d" / "data" / "train-00001-of-00002.parquet"))
+    local_batch = next(read_batches(tmp_path / "out" / "data" / "train-00001-of-00002.parquet"))
+    assert remote_batch["filename"] == local_batch["filename"]
+    np.testing.assert_array_equal(remote_batch["image"], local_batch["image"])
+    np.testing.assert_array_equal(remote_batch["label"], local_batch["label"])
+    # Not bit-exact: two local precompute runs already differ in float32 rounding of dist_map.
+    np.testing.assert_allclose(remote_batch["dist_map"], local_batch["dist_map"], atol=1e-6)
+
+    # A second remote run reuses the raw data on the Volume and resumes the finished shards.
+    assert [task.name for task in functions["prepare"].local(payload)] == [task.name for task in tasks]
+    assert all(result.resumed for result in functions["write_shards"].local(tasks, payload))
+
+
+@pytest.mark.slow
+@LOCAL_CALL
+def test_remote_train_body_matches_local_training(tmp_path, monkeypatch):
+    """The training function's body, run here, leaves the same run folder as `vaseg train` plus remote.json."""
+    from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.train.loop import train
+
+    monkeypatch.chdir(tmp_path)
+    dataset = tmp_path / "out"
+    run_precompute(Settings(raw_dir=tmp_path / "raw", output_dir=dataset, **TINY), progress=False)
+    remote_settings = Settings(dataset=dataset, run_dir=tmp_path / "volume" / "runs" / "exp", **TINY)
+    local_settings = Settings(dataset=dataset, run_dir=tmp_path / "runs" / "exp", **TINY)
+
+    record = remote_app.build_app(remote_settings).functions["train"].local(
+        dispatch.settings_payload(remote_settings), False
+    )
+    train(local_settings, progress=False)
+
+    assert record["status"] == "finished" and record["result"]["epochs_run"] == 1
+    remote_run, local_run = remote_settings.run_dir, local_settings.run_dir
+    assert _files(remote_run) == _files(local_run) | {"remote.json"}
+    assert json.loads((remote_run / "remote.json").read_text()) == record
+    header = (local_run / "metrics.csv").read_text().splitlines()[0]
+    assert (remote_run / "metrics.csv").read_text().splitlines()[0] == header
+
+
+@LOCAL_CALL
+def test_remote_train_body_records_failure(tmp_path, monkeypatch):
+    from visionassist_seg.train import loop
+
+    def broken(settings, progress=True):
+        raise VasegError("Dataset folder x does not exist.")
+
+    monkeypatch.setattr(loop, "train", broken)
+    settings = Settings(run_dir=tmp_path / "runs" / "bad", dataset=tmp_path / "none", train_source="local")
+    with pytest.raises(VasegError):
+        jobs.train_job(dispatch.settings_payload(settings), False)
+    status = json.loads((tmp_path / "runs" / "bad" / "remote.json").read_text())
+    assert status["status"] == "failed" and "does not exist" in status["error"]
+
+
+# --- the CLI, Modal replaced at its boundary -------------------------------------------
+
+
+def test_cli_train_remote_detach(fake_modal, tmp_path):
+    from typer.testing import CliRunner
+
+    from visionassist_seg.cli.app import app
+
+    result = CliRunner().invoke(
+        app, ["train", "--remote", "--gpu", "H100", "--detach", "--hf-repo", "me/eyes",
+              "--output-dir", str(tmp_path / "runs" / "cli-run"), "--epochs", "3"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "vaseg fetch cli-run" in result.output
+    (call,) = fake_modal.calls
+    assert call[:2] == ("spawn", "train_job")
+    sent = _payload(call)
+    assert sent["gpu"] == "H100" and sent["epochs"] == 3 and sent["run_dir"] == "/vol/runs/cli-run"
+    assert sent["dataset"] == "/vol/datasets/hub/me/eyes/main"
+
+
+def test_cli_train_remote_without_credentials(no_modal_token, tmp_path):
+    from typer.testing import CliRunner
+
+    from visionassist_seg.cli.app import app
+
+    result = CliRunner().invoke(app, ["train", "--remote", "--output-dir", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert "modal setup" in result.output and "modal token new" in result.output

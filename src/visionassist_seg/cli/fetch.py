@@ -17,7 +17,7 @@ def fetch(
         typer.Option(
             "--output-dir",
             "-o",
-            help="Local folder to copy the run into. [default: NAME next to run_dir, e.g. runs/NAME]",
+            help="Local folder to copy the run into. (default: NAME next to the configured run folder, e.g. runs/NAME)",
             show_default=False,
         ),
     ] = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -154,6 +155,9 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
         key = upload_key(name, settings.resume.name)
         upload_file(volume, settings.resume, key)
         overrides["resume"] = mounted(key)
+    if "workers" not in settings.model_fields_set:
+        # The default counts this machine's cores; the container's loader has modal_cpu of them.
+        overrides["workers"] = max(1, int(settings.modal_cpu))
     if not settings.device.startswith("cuda"):
         # The local device (cpu, mps) names this machine; the container has the requested GPU.
         overrides["device"] = "cuda"
@@ -228,8 +232,9 @@ def precompute_remote(settings: Settings, *, push: bool = True) -> Any:  # -> Pr
             tasks = prepare.remote(payload)
             groups = shard_groups(tasks, settings.workers)
             err_console.print(f"Writing {len(tasks)} shards in {len(groups)} Modal containers")
+            started = time.perf_counter()
             results = [result for group in write_shards.map(groups, kwargs={"payload": payload}) for result in group]
-            report = finalize.remote(payload, tasks, results, push)
+            report = finalize.remote(payload, tasks, results, push, time.perf_counter() - started)
     err_console.print(
         f"Dataset kept on Modal Volume {settings.modal_volume} at {output_key}; "
         "`vaseg train --remote` uses it without downloading."

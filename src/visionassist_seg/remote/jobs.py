@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from visionassist_seg.errors import VasegError
 from visionassist_seg.remote.volume import STATUS_FILE
 from visionassist_seg.settings import Settings
 
@@ -76,13 +73,16 @@ def ensure_hub_dataset(settings: Settings) -> Path:
 def download_hub_dataset(settings: Settings, dataset_dir: Path) -> None:
     """Download the shards, manifest and card of Hub dataset ``hf_repo`` into ``dataset_dir``.
 
+    Unlike `visionassist_seg.hub.download_dataset` (the Hub cache), the files land in a plain
+    folder on the Volume, where every later container finds them.
+
     Raises:
-        VasegError: the repository or revision does not exist or is not readable with the token.
+        VasegError: the repository or revision does not exist or is not readable with the token
+            (the Modal secret named by ``modal_hf_secret`` provides HF_TOKEN).
     """
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-    from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST
+    from visionassist_seg.hub import DOWNLOAD_PATTERNS, hub_error
 
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
     try:
@@ -92,15 +92,13 @@ def download_hub_dataset(settings: Settings, dataset_dir: Path) -> None:
             revision=settings.hf_revision,
             local_dir=dataset_dir,
             token=token,
-            allow_patterns=[f"{DATA_DIR}/*.parquet", MANIFEST, CARD],
+            allow_patterns=DOWNLOAD_PATTERNS,
         )
-    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
-        raise VasegError(
-            f"Hub dataset {settings.hf_repo} (revision {settings.hf_revision or 'main'}) cannot be read: "
-            f"{type(err).__name__}. Check --hf-repo/--revision, and for a private repository put HF_TOKEN in "
-            f"the Modal secret '{settings.modal_hf_secret}' (`modal secret create {settings.modal_hf_secret} "
-            "HF_TOKEN=...`), or pass a local folder with --dataset."
-        ) from None
+    except Exception as err:
+        translated = hub_error(err, settings.hf_repo, "download")
+        if translated is None:
+            raise
+        raise translated from None
 
 
 def _summary(result: Any) -> Any:
@@ -126,7 +124,8 @@ def train_job(payload: str, dataset_from_hub: bool) -> dict[str, Any]:
     write_status(settings.run_dir, "running", gpu=settings.gpu)
     commit_volume(settings)
     try:
-        result = train(settings)
+        # No live progress bar: container output is a log stream; the per-epoch lines remain.
+        result = train(settings, progress=False)
     except BaseException as err:
         write_status(settings.run_dir, "failed", gpu=settings.gpu, error=f"{type(err).__name__}: {err}")
         commit_volume(settings)
@@ -143,53 +142,47 @@ def prepare_job(payload: str) -> list:  # -> list[ShardTask]
     """Download the raw data into the Volume unless already there; return the shard plan."""
     from visionassist_seg.data.precompute import plan_shards
     from visionassist_seg.data.raw import is_complete
+    from visionassist_seg.kaggle import ensure_raw
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
     if is_complete(settings.raw_dir):
         print(f"Using the raw data cached on the Volume at {settings.raw_dir}")
     else:
-        _download_raw(settings)
+        print(f"Fetching raw data ({settings.source}) into the Volume at {settings.raw_dir} (once)")
+        ensure_raw(settings)
         commit_volume(settings)
     return plan_shards(settings)
 
 
-def _download_raw(settings: Settings) -> None:
-    if settings.source == "synthetic":
-        from visionassist_seg.data.synthetic import write_synthetic_raw
-
-        print(f"Writing {settings.synthetic_count} synthetic samples into {settings.raw_dir}")
-        write_synthetic_raw(settings.raw_dir, settings.synthetic_count, settings.seed)
-    else:
-        from visionassist_seg.kaggle import download_openeds
-
-        print(f"Downloading {settings.kaggle_dataset} from Kaggle into {settings.raw_dir}")
-        download_openeds(settings)
-
-
 def write_shards_job(tasks: list, payload: str) -> list:  # list[ShardTask] -> list[ShardResult]
-    """Write one container's shards into the Volume, one process per core; return their results in order."""
-    from visionassist_seg.data.precompute import write_shard
+    """Write one container's shards into the Volume, one process per core; return their results.
+
+    ``workers`` in the payload counts containers; inside one, the shards are spread over
+    its ``modal_cpu`` cores. A shard already complete on the Volume (an earlier,
+    interrupted run) is resumed, not rewritten.
+    """
+    from visionassist_seg.data.precompute import run_shards
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
-    processes = max(1, min(len(tasks), int(settings.modal_cpu), os.cpu_count() or 1))
-    if processes == 1:
-        results = [write_shard(task, settings) for task in tasks]
-    else:
-        with ProcessPoolExecutor(max_workers=processes) as pool:
-            results = list(pool.map(write_shard, tasks, [settings] * len(tasks)))
+    cores = max(1, int(settings.modal_cpu))
+    print(f"Writing {len(tasks)} shards with {min(cores, len(tasks))} processes")
+    results = run_shards(tasks, settings.model_copy(update={"workers": cores}))
     commit_volume(settings)
     return results
 
 
-def finalize_job(payload: str, tasks: list, results: list, push: bool) -> Any:  # -> PrecomputeReport
-    """Write the dataset card and manifest next to the shards, push to the Hub if ``push``; return the report."""
+def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: float = 0.0) -> Any:
+    """Write the dataset card and manifest next to the shards, push to the Hub if ``push``; return the report.
+
+    ``seconds`` is the shard-writing time measured by the caller, recorded in the manifest.
+    """
     from visionassist_seg.data.precompute import finalize_dataset
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
-    report = finalize_dataset(settings, tasks, results)
+    report = finalize_dataset(settings, tasks, results, seconds)
     commit_volume(settings)
     if push:
         from visionassist_seg.hub import push_dataset
