@@ -609,3 +609,21 @@ def test_cli_train_remote_without_credentials(no_modal_token, tmp_path):
     result = CliRunner().invoke(app, ["train", "--remote", "--output-dir", str(tmp_path / "r")])
     assert result.exit_code == 1
     assert "modal setup" in result.output and "modal token new" in result.output
+
+
+@LOCAL_CALL
+def test_remote_finalize_pushes_unless_strict_skips(tmp_path, monkeypatch):
+    from visionassist_seg import hub
+    from visionassist_seg.data import precompute
+
+    pushed = []
+    monkeypatch.setattr(hub, "push_dataset", lambda folder, settings: pushed.append(folder) or "https://hub/x")
+    report = SimpleNamespace(skipped=[{"split": "train", "file": "train/images/1.png", "reason": "bad shape"}])
+    monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
+    settings = Settings(output_dir=tmp_path / "d", strict=True)
+    with pytest.raises(VasegError, match="nothing was pushed.*train/images/1.png"):
+        jobs.finalize_job(dispatch.settings_payload(settings), [], [], True)
+    assert pushed == []
+    relaxed = Settings(output_dir=tmp_path / "d", strict=False)
+    assert jobs.finalize_job(dispatch.settings_payload(relaxed), [], [], True) is report
+    assert pushed == [tmp_path / "d"]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from visionassist_seg.errors import VasegError
 from visionassist_seg.remote.volume import STATUS_FILE
 from visionassist_seg.settings import Settings
 
@@ -179,13 +180,21 @@ def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: 
     ``seconds`` is the shard-writing time measured by the caller, recorded in the manifest.
     """
     from visionassist_seg.data.precompute import finalize_dataset
+    from visionassist_seg.data.schema import MANIFEST
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
     report = finalize_dataset(settings, tasks, results, seconds)
     commit_volume(settings)
+    if report.skipped and settings.strict:
+        first = report.skipped[0]
+        raise VasegError(
+            f"{len(report.skipped)} sample(s) were skipped as bad input (--strict), so nothing was pushed; the "
+            f"first: {first['file']}: {first['reason']}. The full list is in {settings.output_dir / MANIFEST} "
+            "on the Modal Volume; fix or remove those files, or drop --strict."
+        )
     if push:
         from visionassist_seg.hub import push_dataset
 
-        push_dataset(settings.output_dir, settings)
+        print(f"Pushed to {push_dataset(settings.output_dir, settings)}")
     return report
