@@ -11,8 +11,9 @@ PUPIL_CLASS = 3
 EDGE_WEIGHT = 20.0
 # cv2.dilate reads a (3, 3) tuple as the kernel *array* [[3], [3]]: a 2x1 column of
 # non-zeros, so the band thickens by one pixel vertically only. RITnet and the
-# published dataset have this quirk; kept for bit-exactness.
-_RITNET_DILATE_KERNEL = np.array((3, 3))
+# published dataset have this quirk; kept for bit-exactness. Spelled out as a (2, 1)
+# array: a 1-D np.array((3, 3)) reaches OpenCV 5 as a 1x2 *row* and widens sideways.
+_RITNET_DILATE_KERNEL = np.array([[3], [3]], dtype=np.uint8)
 
 
 def pupil_mask(raw_label: np.ndarray, pupil_class: int = PUPIL_CLASS) -> np.ndarray:
