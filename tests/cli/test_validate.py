@@ -1,0 +1,96 @@
+"""`vaseg validate` through the CLI on a dataset made by `vaseg precompute`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from visionassist_seg.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> dict[str, Path]:
+    """Raw synthetic files and the dataset `vaseg precompute --no-push` makes from them."""
+    root = tmp_path_factory.mktemp("made")
+    raw, out = root / "raw", root / "out"
+    result = runner.invoke(app, ["download", "--source", "synthetic", "--count", "4", "--raw-dir", str(raw)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["precompute", "--no-push", "--skip-download", "--raw-dir", str(raw), "--output-dir", str(out), "--workers", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    return {"raw": raw, "dataset": out}
+
+
+def test_clean_dataset_exits_0_and_writes_json(made, tmp_path):
+    report_file = tmp_path / "report.json"
+    result = runner.invoke(
+        app,
+        ["validate", "--dataset", str(made["dataset"]), "--raw-dir", str(made["raw"]), "--all", "--workers", "1",
+         "--json", str(report_file)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "passed" in result.stdout and "recompute" in result.stdout
+    data = json.loads(report_file.read_text())
+    assert data["passed"] is True
+    checks = {c["check"]: c["result"] for c in data["checks"]}
+    assert checks["recompute"] == "pass" and checks["schema"] == "pass" and checks["structure: manifest"] == "pass"
+
+
+def test_one_bad_label_pixel_exits_1_naming_the_row(made, tmp_path):
+    dataset = Path(shutil.copytree(made["dataset"], tmp_path / "dataset"))
+    shard = sorted((dataset / "data").glob("validation-*.parquet"))[0]
+    table = pq.read_table(shard)
+    rows = table.to_pylist()
+    label = np.array(rows[0]["label"], dtype=np.uint8)
+    label[399, 639] = 2
+    rows[0]["label"] = label.tolist()
+    pq.write_table(table.from_pylist(rows, schema=table.schema), shard)
+    report_file = tmp_path / "report.json"
+    result = runner.invoke(app, ["validate", "--dataset", str(dataset), "--workers", "1", "--json", str(report_file)])
+    assert result.exit_code == 1
+    assert "values: label" in result.stderr and "Validation failed" in result.stderr
+    failing = {c["check"]: c["details"] for c in json.loads(report_file.read_text())["checks"] if c["result"] == "fail"}
+    # The shard was rewritten, so its manifest checksum no longer matches either.
+    assert set(failing) == {"structure: manifest", "values: label"}
+    assert f"validation row 0 ({rows[0]['filename']})" in failing["values: label"]
+    assert rows[0]["filename"] in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--dataset", "x", "--hf-repo", "a/b"], "not both"),
+        (["--dataset", "x", "--all"], "need --raw-dir"),
+        (["--dataset", "x", "--samples", "4"], "need --raw-dir"),
+        (["--dataset", "/does/not/exist"], "does not exist"),
+    ],
+)
+def test_usage_errors_exit_2(args, text):
+    result = runner.invoke(app, ["validate", *args])
+    assert result.exit_code == 2
+    assert text in " ".join(result.stderr.split())
+
+
+def test_bad_option_value_exits_2():
+    assert runner.invoke(app, ["validate", "--samples", "0"]).exit_code == 2
+
+
+def test_without_dataset_validates_the_settings_hub_repo(made, monkeypatch):
+    monkeypatch.setenv("VASEG_HF_REPO", "someone/eyes")
+    monkeypatch.setenv("VASEG_HF_REVISION", "v3")
+    with mock.patch("visionassist_seg.hub.download_dataset", return_value=made["dataset"]) as download:
+        result = runner.invoke(app, ["validate", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    download.assert_called_once_with("someone/eyes", "v3")
+    assert "hf://datasets/someone/eyes@v3" in " ".join(result.stdout.split())

@@ -1,0 +1,234 @@
+"""hub.push_dataset / download_dataset with the Hub client replaced at its boundary.
+
+Happy paths patch `HfApi` methods and assert what would be sent; error paths run the real
+client against an httpx MockTransport (`huggingface_hub.set_client_factory`), so the Hub
+library's own error classes are what `hub.py` translates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest import mock
+
+import httpx2
+import huggingface_hub
+import pytest
+from huggingface_hub.utils import filter_repo_objects
+from typer.testing import CliRunner
+
+from visionassist_seg.cli.app import app
+from visionassist_seg.errors import VasegError
+from visionassist_seg.hub import DOWNLOAD_PATTERNS, UPLOAD_PATTERNS, download_dataset, push_dataset
+from visionassist_seg.settings import load_settings
+
+TOKEN = "hf_TESTtokenNEVERprintedXYZ123"
+
+
+@pytest.fixture(scope="module")
+def precomputed(tmp_path_factory) -> Path:
+    """A small dataset made by `vaseg download --source synthetic` and `vaseg precompute --no-push`."""
+    root = tmp_path_factory.mktemp("precomputed")
+    runner = CliRunner()
+    raw, out = root / "raw", root / "out"
+    result = runner.invoke(app, ["download", "--source", "synthetic", "--count", "4", "--raw-dir", str(raw)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["precompute", "--no-push", "--skip-download", "--raw-dir", str(raw), "--output-dir", str(out), "--workers", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture
+def no_saved_token(monkeypatch, tmp_path):
+    """No HF_TOKEN in the environment and no saved login."""
+    for name in ("HF_TOKEN", "VASEG_HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+
+
+def settings_for(dataset: Path, **overrides):
+    return load_settings(None, output_dir=dataset, hf_repo="someone/eyes", workers=1, **overrides)
+
+
+@pytest.fixture
+def hub_api():
+    """Patch the HfApi methods push uses; yield the mocks."""
+    with (
+        mock.patch.object(huggingface_hub.HfApi, "create_repo") as create_repo,
+        mock.patch.object(huggingface_hub.HfApi, "create_branch") as create_branch,
+        mock.patch.object(huggingface_hub.HfApi, "upload_folder") as upload_folder,
+    ):
+        yield {"create_repo": create_repo, "create_branch": create_branch, "upload_folder": upload_folder}
+
+
+def test_push_creates_dataset_repo_and_uploads_data_and_card_only(precomputed, hub_api, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    url = push_dataset(precomputed, settings_for(precomputed, hf_private=True), message="first upload")
+    assert url == "https://huggingface.co/datasets/someone/eyes"
+    hub_api["create_repo"].assert_called_once_with("someone/eyes", repo_type="dataset", private=True, exist_ok=True)
+    hub_api["create_branch"].assert_not_called()
+    kwargs = hub_api["upload_folder"].call_args.kwargs
+    assert kwargs["repo_id"] == "someone/eyes" and kwargs["repo_type"] == "dataset"
+    assert Path(kwargs["folder_path"]) == precomputed and kwargs["commit_message"] == "first upload"
+    assert kwargs["revision"] is None
+    # What upload_folder sends is the folder filtered by allow_patterns: exactly data/*.parquet and README.md.
+    files = [p.relative_to(precomputed).as_posix() for p in precomputed.rglob("*") if p.is_file()]
+    sent = set(filter_repo_objects(files, allow_patterns=kwargs["allow_patterns"]))
+    assert sent == {f for f in files if f.startswith("data/") and f.endswith(".parquet")} | {"README.md"}
+    assert "manifest.json" in files and "manifest.json" not in sent
+
+
+def test_push_uses_the_token_from_hf_token(precomputed, hub_api, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with mock.patch.object(huggingface_hub, "HfApi", wraps=huggingface_hub.HfApi) as api_class:
+        push_dataset(precomputed, settings_for(precomputed))
+    assert api_class.call_args.kwargs["token"] == TOKEN
+
+
+def test_push_to_a_revision_creates_the_branch(precomputed, hub_api, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    url = push_dataset(precomputed, settings_for(precomputed, hf_revision="v2"))
+    assert url == "https://huggingface.co/datasets/someone/eyes/tree/v2"
+    hub_api["create_branch"].assert_called_once_with("someone/eyes", branch="v2", repo_type="dataset", exist_ok=True)
+    assert hub_api["upload_folder"].call_args.kwargs["revision"] == "v2"
+
+
+def _break_one_label(dataset: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    copy = Path(shutil.copytree(dataset, tmp_path / "broken"))
+    shard = sorted((copy / "data").glob("train-*.parquet"))[0]
+    table = pq.read_table(shard)
+    rows = table.to_pylist()
+    label = np.array(rows[0]["label"], dtype=np.uint8)
+    label[0, 0] = 7
+    rows[0]["label"] = label.tolist()
+    pq.write_table(table.from_pylist(rows, schema=table.schema), shard)
+    return copy
+
+
+def test_push_refuses_a_failing_dataset_unless_forced(precomputed, hub_api, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    broken = _break_one_label(precomputed, tmp_path)
+    with pytest.raises(VasegError) as caught:
+        push_dataset(broken, settings_for(broken))
+    assert "Refusing to push" in caught.value.message and "values: label" in caught.value.message
+    assert "--force" in caught.value.message
+    hub_api["upload_folder"].assert_not_called()
+    push_dataset(broken, settings_for(broken), force=True)
+    hub_api["upload_folder"].assert_called_once()
+
+
+def test_push_without_a_token_names_the_fix(precomputed, hub_api, no_saved_token):
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed))
+    assert "No Hugging Face token" in caught.value.message and "hf auth login" in caught.value.message
+    hub_api["create_repo"].assert_not_called()
+
+
+def test_push_refuses_a_folder_that_is_not_a_dataset(tmp_path, hub_api):
+    with pytest.raises(VasegError) as caught:
+        push_dataset(tmp_path, settings_for(tmp_path))
+    assert "is not a precomputed dataset" in caught.value.message
+
+
+@pytest.fixture
+def mock_hub(monkeypatch):
+    """Route the real Hub client through a MockTransport; set ``.handler`` to answer requests."""
+    from huggingface_hub.utils._http import default_client_factory
+
+    state = {"requests": []}
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        state["requests"].append(request)
+        return state["respond"](request)
+
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(handler)))
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    yield state
+    huggingface_hub.set_client_factory(default_client_factory)
+
+
+def _status(code: int, message: str = ""):
+    headers = {"X-Error-Message": message} if message else {}
+    return lambda request: httpx2.Response(code, headers=headers, json={"error": message}, request=request)
+
+
+def _offline(request: httpx2.Request) -> httpx2.Response:
+    raise httpx2.ConnectError("[Errno 101] Network is unreachable", request=request)
+
+
+@pytest.mark.parametrize(
+    ("respond", "expected"),
+    [
+        (_status(401, "Invalid credentials in Authorization header"), "rejected the token (401)"),
+        (_status(403, "You don't have the rights to create a dataset under this namespace"), "No write access (403)"),
+        (_offline, "Network failure"),
+        (_status(500), "HTTP 500"),
+    ],
+)
+def test_push_errors_each_get_their_own_message_without_the_token(precomputed, mock_hub, respond, expected, capsys):
+    mock_hub["respond"] = respond
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed))
+    message = caught.value.message
+    assert expected in message and "someone/eyes" in message
+    assert TOKEN not in message and TOKEN not in str(caught.value.__cause__ or "")
+    assert TOKEN not in capsys.readouterr().err
+    # The client did send the token, in the Authorization header of the create request only.
+    create = [r for r in mock_hub["requests"] if r.url.path == "/api/repos/create"]
+    assert create and create[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_error_messages_name_the_fix(precomputed, mock_hub):
+    fixes = {
+        401: "https://huggingface.co/settings/tokens",
+        403: "--hf-repo YOUR_NAME/DATASET",
+    }
+    for code, fix in fixes.items():
+        mock_hub["respond"] = _status(code)
+        with pytest.raises(VasegError) as caught:
+            push_dataset(precomputed, settings_for(precomputed))
+        assert fix in caught.value.message
+    mock_hub["respond"] = _offline
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed))
+    assert "sends only what is missing" in caught.value.message
+
+
+def test_download_asks_for_data_card_and_manifest_of_the_dataset(tmp_path):
+    with mock.patch.object(huggingface_hub, "snapshot_download", return_value=str(tmp_path)) as snapshot:
+        assert download_dataset("someone/eyes", "v1") == tmp_path
+    snapshot.assert_called_once_with(
+        "someone/eyes", repo_type="dataset", revision="v1", allow_patterns=["data/*", "README.md", "manifest.json"]
+    )
+    assert DOWNLOAD_PATTERNS == ["data/*", "README.md", "manifest.json"]
+    assert UPLOAD_PATTERNS == ["data/*.parquet", "README.md"]
+
+
+@pytest.mark.parametrize(
+    ("respond", "expected"),
+    [
+        (
+            lambda request: httpx2.Response(404, headers={"X-Error-Code": "RepoNotFound"}, request=request),
+            "does not exist or your token cannot see it",
+        ),
+        (
+            lambda request: httpx2.Response(404, headers={"X-Error-Code": "RevisionNotFound"}, request=request),
+            "Revision not found",
+        ),
+        (_offline, "Network failure"),
+    ],
+)
+def test_download_errors_name_the_fix(mock_hub, respond, expected, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    mock_hub["respond"] = respond
+    with pytest.raises(VasegError) as caught:
+        download_dataset("someone/eyes", "v1")
+    assert expected in caught.value.message and TOKEN not in caught.value.message
