@@ -26,6 +26,12 @@ def precompute(
     shard_size: Annotated[
         Optional[int], typer.Option("--shard-size", min=1, help="Raw samples per parquet shard. [default: 256]", show_default=False)
     ] = None,
+    remote: Annotated[
+        bool, typer.Option("--remote", help="Run download, precompute and push on Modal (--workers = containers).")
+    ] = False,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Alias of `vaseg validate --dataset OUTPUT_DIR`: check, don't compute.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Preprocess train and validation into parquet shards + dataset card + manifest.json.
@@ -44,6 +50,16 @@ def precompute(
         config, raw_dir=raw_dir, output_dir=output_dir, hf_repo=hf_repo, workers=workers, limit=limit,
         strict=strict, source=source, shard_size=shard_size,
     )
+    if validate:
+        from visionassist_seg.cli.validate import validate as validate_command
+
+        validate_command(dataset=settings.output_dir, raw_dir=raw_dir, workers=workers, config=config)
+        return
+    if remote:
+        from visionassist_seg.remote import precompute_remote
+
+        print_report(precompute_remote(settings, push=not no_push))
+        return
     report = run_precompute(settings, download=not skip_download)
     print_report(report)
     if report.skipped and settings.strict:

@@ -47,7 +47,8 @@ def sample_geometry(rng: np.random.Generator) -> EyeGeometry:
         cy = float(rng.uniform(150, HEIGHT - 150))
     iris = float(rng.uniform(70, 105))
     pupil = float(rng.uniform(0.25, 0.5) * iris)
-    opening = float(rng.uniform(0.0, 6.0)) if BORDER_PUPIL_RATE <= kind < BORDER_PUPIL_RATE + CLOSED_EYE_RATE else float(rng.uniform(90, 150))
+    closed = BORDER_PUPIL_RATE <= kind < BORDER_PUPIL_RATE + CLOSED_EYE_RATE
+    opening = 0.0 if closed else float(rng.uniform(90, 150))
     n_glints = int(rng.integers(1, 5))
     glints = tuple(
         (cx + float(rng.uniform(-1.2, 1.2) * pupil), cy + float(rng.uniform(-1.2, 1.2) * pupil)) for _ in range(n_glints)
@@ -67,7 +68,7 @@ def render_eye(geometry: EyeGeometry, rng: np.random.Generator) -> tuple[np.ndar
     sclera = ((xs - eye_x) / sa) ** 2 + ((ys - cy) / sb) ** 2 <= 1.0
     # Eyelids: the visible opening narrows towards the eye corners (a lens shape).
     half = geometry.lid_opening * np.clip(1.0 - ((xs - eye_x) / (sa * 1.05)) ** 2, 0.0, None)
-    visible = np.abs(ys - cy) <= half
+    visible = np.abs(ys - cy) < half  # a closed eye (half = 0) shows nothing
     label = np.zeros((HEIGHT, WIDTH), np.uint8)
     label[sclera & visible] = 1
     label[(r2 <= geometry.iris_radius**2) & visible] = 2
