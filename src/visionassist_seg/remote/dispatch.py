@@ -205,7 +205,10 @@ def _print_detached(settings: Settings, name: str, call_id: str) -> None:
         f"{settings.modal_volume} under {run_key(name)}.",
         highlight=False,
     )
-    console.print(f"When it has finished, copy it here with:\n  vaseg fetch {name}", highlight=False)
+    console.print(
+        f"When it has finished, copy it here with:\n  vaseg fetch {name} --output-dir {settings.run_dir}",
+        highlight=False,
+    )
 
 
 def precompute_remote(settings: Settings, *, push: bool = True) -> Any:  # -> PrecomputeReport
