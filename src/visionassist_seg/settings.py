@@ -169,5 +169,5 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
 
 def _describe(error: dict[str, Any]) -> str:
     name = ".".join(str(part) for part in error["loc"]) or "settings"
-    value = "<secret>" if "token" in name else repr(error.get("input"))
+    value = "<secret>" if "token" in name.lower() else repr(error.get("input"))  # loc may be the alias VASEG_HF_TOKEN
     return f"{name}={value}: {error['msg']}"
