@@ -201,6 +201,28 @@ def test_error_messages_name_the_fix(precomputed, mock_hub):
     assert "sends only what is missing" in caught.value.message
 
 
+def test_wrapped_upload_failure_is_reported_as_network_failure(precomputed, hub_api, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    request = httpx2.Request("PUT", "https://cas-server.xethub.hf.co/xorbs")
+    try:
+        try:
+            raise httpx2.ReadTimeout("timed out", request=request)
+        except httpx2.ReadTimeout as timeout:
+            raise RuntimeError("Error while uploading 'data/train-00000-of-00001.parquet' to the Hub.") from timeout
+    except RuntimeError as wrapped:
+        hub_api["upload_folder"].side_effect = wrapped
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed))
+    assert "Network failure" in caught.value.message and "ReadTimeout" in caught.value.message
+
+
+def test_unrelated_errors_are_not_disguised(precomputed, hub_api, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    hub_api["upload_folder"].side_effect = KeyError("bug")
+    with pytest.raises(KeyError):
+        push_dataset(precomputed, settings_for(precomputed))
+
+
 def test_download_asks_for_data_card_and_manifest_of_the_dataset(tmp_path):
     with mock.patch.object(huggingface_hub, "snapshot_download", return_value=str(tmp_path)) as snapshot:
         assert download_dataset("someone/eyes", "v1") == tmp_path

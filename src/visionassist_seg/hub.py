@@ -139,7 +139,23 @@ class _hub_errors:
 
 
 def hub_error(error: BaseException, repo_id: str, action: str) -> VasegError | None:
-    """Return the VasegError for a Hub client error (None when ``error`` is not one)."""
+    """Return the VasegError for a Hub client error (None when ``error`` is not one).
+
+    The upload pipeline wraps failures (``RuntimeError("Error while uploading ...")``), so
+    the exception's cause chain is searched for the first error we know.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        translated = _translate(current, repo_id, action)
+        if translated is not None:
+            return translated
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _translate(error: BaseException, repo_id: str, action: str) -> VasegError | None:
     from huggingface_hub import errors
 
     where = f"dataset repository {repo_id}"
@@ -154,6 +170,8 @@ def hub_error(error: BaseException, repo_id: str, action: str) -> VasegError | N
         )
     if isinstance(error, errors.HfHubHTTPError):
         return _http_error(error, where, action)
+    if type(error).__name__ == "XetAuthenticationError":  # hf_xet's PermissionError: storage refused the token
+        return VasegError(f"The Hub storage rejected the token when trying to {action} {where}. {TOKEN_HELP}")
     # errors.HTTPError is the HTTP client's base error: connection, timeout and protocol failures.
     network = (errors.HTTPError, errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError, ConnectionError, TimeoutError)
     if isinstance(error, network):
