@@ -1,0 +1,113 @@
+"""`vaseg --help`, `vaseg config` and the error handling of the app, through typer's CliRunner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from visionassist_seg.cli.app import _COMMAND_MODULES, app
+from visionassist_seg.errors import VasegError
+
+TOKEN = "hf_cl1T0kenValue_0987654321zyxwvu"
+HEAVY_MODULES = ("torch", "datasets", "modal", "kagglehub", "huggingface_hub")
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path) -> CliRunner:
+    """A wide CliRunner in an empty working directory with no VASEG_*/HF_TOKEN variables."""
+    for name in list(os.environ):
+        if name.startswith("VASEG_") or name == "HF_TOKEN":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return CliRunner(env={"COLUMNS": "250"})
+
+
+def test_help_lists_every_command(runner):
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "VASEG_DEBUG" in result.output
+    for command in ("config", "download", "precompute", "validate", "push", "train", "fetch"):
+        assert command in result.output
+    assert set(_COMMAND_MODULES) >= {"config", "download"}
+
+
+def test_no_arguments_shows_help(runner):
+    result = runner.invoke(app, [])
+    assert "config" in result.output
+    assert "download" in result.output
+
+
+def test_config_prints_settings_with_token_masked(runner, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("VASEG_KAGGLE_DATASET", "someone/env-dataset")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    assert "hf_token" in result.output
+    assert "**********" in result.output
+    assert "someone/env-dataset" in result.output
+    assert "epochs" in result.output
+    assert TOKEN not in result.output
+    assert TOKEN[:10] not in result.output
+
+
+def test_config_reads_config_file(runner, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('kaggle_dataset = "someone/toml-dataset"\n')
+    result = runner.invoke(app, ["config", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "someone/toml-dataset" in result.output
+
+
+def test_config_missing_config_file_exits_1_without_traceback(runner, tmp_path):
+    missing = tmp_path / "missing.toml"
+    result = runner.invoke(app, ["config", "--config", str(missing)])
+    assert result.exit_code == 1
+    assert "does not exist" in result.output
+    assert "missing.toml" in result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_config_invalid_setting_exits_2_naming_field(runner, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("VASEG_EPOCHS", "zero")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert "epochs" in result.output
+    assert "zero" in result.output
+    assert "Traceback" not in result.output
+    assert TOKEN not in result.output
+
+
+def test_config_debug_reraises(runner, monkeypatch, tmp_path):
+    monkeypatch.setenv("VASEG_DEBUG", "1")
+    result = runner.invoke(app, ["config", "--config", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, VasegError)
+    assert "does not exist" in result.exception.message
+
+
+def test_cli_import_and_help_do_not_import_heavy_modules():
+    code = (
+        "import sys\n"
+        "import visionassist_seg.cli.app as cli\n"
+        f"heavy = {HEAVY_MODULES!r}\n"
+        "print('import:', sorted(m for m in heavy if m in sys.modules))\n"
+        "try:\n"
+        "    cli.app(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('help:', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VASEG_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=Path(__file__).parent, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "import: []" in result.stdout
+    assert "help: []" in result.stdout
