@@ -6,7 +6,9 @@ The token comes from the settings (``VASEG_HF_TOKEN``/``HF_TOKEN``) or the saved
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST
 from visionassist_seg.errors import VasegError
@@ -115,26 +117,21 @@ def download_dataset(repo_id: str, revision: str | None = None) -> Path:
     return Path(folder)
 
 
-class _hub_errors:
-    """Context manager turning Hub client errors into VasegErrors that name the fix.
+@contextmanager
+def _hub_errors(repo_id: str, action: str) -> Iterator[None]:
+    """Turn Hub client errors raised inside the block into VasegErrors that name the fix.
 
     Messages carry the repository, the status and the server's short message; never the
-    token, the request headers or the full exception text.
+    token, the request headers or the full exception text. Other errors pass unchanged.
     """
-
-    def __init__(self, repo_id: str, action: str) -> None:
-        self.repo_id = repo_id
-        self.action = action
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, traceback) -> bool:  # type: ignore[no-untyped-def]
-        if error is None or isinstance(error, VasegError):
-            return False
-        translated = hub_error(error, self.repo_id, self.action)
+    try:
+        yield
+    except VasegError:
+        raise
+    except Exception as error:
+        translated = hub_error(error, repo_id, action)
         if translated is None:
-            return False
+            raise
         raise translated from None
 
 
