@@ -16,8 +16,8 @@ def config(config: ConfigOpt = None) -> None:
 
     settings = load_settings(config)
     table = Table(title="vaseg settings")
-    table.add_column("setting")
-    table.add_column("value")
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
     table.add_column("description")
     for name, value in settings.masked_dump().items():
         table.add_row(name, str(value), Settings.model_fields[name].description or "")

@@ -35,6 +35,10 @@ def check_raw_pair(image: np.ndarray, raw_label: np.ndarray, shape: tuple[int, i
 
     Checks: image is 2-D uint8 of ``shape``; label is 2-D integer of ``shape`` with
     classes in 0..3. A wrong-shaped label is rejected, never resized or tiled.
+
+    Raises:
+        TypeError: ``image`` or ``raw_label`` is not a numpy array.
+        ValueError: any other check fails; the message quotes the offending value.
     """
     check_array(image, "image")
     check_array(raw_label, "label")
