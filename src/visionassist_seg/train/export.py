@@ -87,9 +87,27 @@ def export_onnx(
             # The dynamo exporter needs onnxscript; the legacy TorchScript exporter does not.
             dynamo=importlib.util.find_spec("onnxscript") is not None,
         )
+    _declare_output_shape(tmp)
     difference = check_onnx(device_model, tmp, seed=seed, frames=frames)
     tmp.replace(path)
     return difference
+
+
+def _declare_output_shape(path: Path) -> None:
+    """Write the static output dimensions (batch, 2, 400, 640) into the graph.
+
+    The tracer leaves the dimensions after a Resize symbolic; a device runtime that
+    allocates from the declared shape needs them fixed.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    dims = model.graph.output[0].type.tensor_type.shape.dim
+    for dim, value in zip(dims[1:], (2, HEIGHT, WIDTH)):
+        dim.Clear()
+        dim.dim_value = value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def check_onnx(
@@ -109,8 +127,11 @@ def check_onnx(
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if [i.name for i in inputs] != ["image"] or [o.name for o in outputs] != ["logits"]:
         raise VasegError(f"ONNX file {path} has inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}.")
-    if list(inputs[0].shape[1:]) != [1, HEIGHT, WIDTH]:
-        raise VasegError(f"ONNX file {path} takes {inputs[0].shape}, expected [batch, 1, {HEIGHT}, {WIDTH}].")
+    if list(inputs[0].shape[1:]) != [1, HEIGHT, WIDTH] or list(outputs[0].shape[1:]) != [2, HEIGHT, WIDTH]:
+        raise VasegError(
+            f"ONNX file {path} maps {inputs[0].shape} to {outputs[0].shape}, expected [batch, 1, {HEIGHT}, {WIDTH}] "
+            f"to [batch, 2, {HEIGHT}, {WIDTH}]."
+        )
     if frames is None:
         frames = np.random.default_rng(seed).uniform(0, 255, (batch, 1, HEIGHT, WIDTH)).astype(np.float32)
     frames = np.ascontiguousarray(frames, dtype=np.float32)

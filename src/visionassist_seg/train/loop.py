@@ -392,7 +392,7 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
         indexes["validation"], settings.batch_size, train=False, seed=settings.seed, scale=settings.scale,
         full_labels=settings.scale < 1,
     )  # fmt: skip
-    workers = settings.workers if settings.workers > 1 else 0
+    workers = settings.workers
     pin = device.type == "cuda"
     mlflow_run = MlflowRun(settings, run_dir.name)
     console.print(

@@ -135,7 +135,8 @@ class ShallowNet(nn.Module):
         x = (x / 255.0 - 0.5) / 0.5
         pad_h = (-height) % SIZE_MULTIPLE
         pad_w = (-width) % SIZE_MULTIPLE
-        if pad_h or pad_w:
+        padded = bool(pad_h or pad_w)
+        if padded:
             # Replicate, not zeros: a zero border after normalisation reads as a black band.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         x1 = self.down1(x)
@@ -146,7 +147,8 @@ class ShallowNet(nn.Module):
         x = self.up2(x2, x)
         x = self.up3(x1, x)
         logits = self.out_conv(x)
-        return logits[..., :height, :width]
+        # Crop only when padded, so an exported 400x640 graph keeps static output dimensions.
+        return logits[..., :height, :width] if padded else logits
 
 
 def count_parameters(model: nn.Module) -> int:

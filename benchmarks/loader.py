@@ -1,0 +1,117 @@
+"""Training-loader throughput: vaseg's parquet block loader vs the reference loader, same files, same run.
+
+The reference loader is the published one written plainly: `datasets.load_dataset`
+over the parquet shards (building its Arrow cache first, not timed), rows decoded as
+Python lists, gamma + CLAHE re-applied to every image at load time, a random flip and
+`torch.tensor` collation. vaseg reads Arrow buffers from the parquet shards straight
+into numpy (no cache), in worker processes, with the full augmentation. Both deliver
+ready training batches; samples/s is counted at the consumer.
+
+    python benchmarks/loader.py                       # 64 synthetic samples, batch 32, full resolution
+    python benchmarks/loader.py --dataset DIR         # an existing precomputed dataset
+    python benchmarks/loader.py --workers 0 1 2 --scale 0.25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch  # first: pyarrow's thread pool must not be set up before torch's OpenMP (see loader.py)
+import cv2
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from visionassist_seg.data.schema import list_shards
+from visionassist_seg.train.loader import BlockDataset, index_dataset, iterate_batches
+
+
+def make_dataset(root: Path, samples: int, seed: int) -> Path:
+    """Write ``samples`` synthetic train samples, precomputed, under ``root``; return the dataset folder."""
+    from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.data.synthetic import write_synthetic_raw
+    from visionassist_seg.settings import load_settings
+
+    write_synthetic_raw(root / "raw", samples, seed)
+    settings = load_settings(source="synthetic", raw_dir=root / "raw", output_dir=root / "dataset", workers=2, seed=seed)
+    run_precompute(settings, download=False, progress=False)
+    return root / "dataset"
+
+
+def reference_loader(dataset: Path, samples: int, batch_size: int, cache_dir: Path) -> tuple[float, float]:
+    """Return (seconds to build the Arrow cache, samples/s) of the published loader on the train shards."""
+    import datasets
+
+    started = time.perf_counter()
+    files = [str(p) for p in list_shards(dataset)["train"]]
+    table = datasets.load_dataset("parquet", data_files={"train": files}, split="train", cache_dir=str(cache_dir))
+    cache_seconds = time.perf_counter() - started
+    gamma = (255.0 * np.linspace(0, 1, 256) ** 0.8).astype(np.uint8)
+    clahe = cv2.createCLAHE(clipLimit=1.5, tileGridSize=(8, 8))
+    rng = np.random.default_rng(0)
+    count = min(samples, len(table))
+    started = time.perf_counter()
+    batch: list[tuple] = []
+    for i in range(count):
+        row = table[i]
+        image = np.array(row["image"], dtype=np.uint8).reshape(400, 640)
+        label = np.array(row["label"], dtype=np.uint8).reshape(400, 640)
+        weights = np.array(row["spatial_weights"], dtype=np.float32).reshape(400, 640)
+        dist = np.array(row["dist_map"], dtype=np.float32).reshape(2, 400, 640)
+        image = clahe.apply(cv2.LUT(image, gamma))
+        if rng.random() < 0.5:
+            image, label = image[:, ::-1].copy(), label[:, ::-1].copy()
+        batch.append((image, label, weights, dist))
+        if len(batch) == batch_size or i == count - 1:
+            _ = [torch.tensor(np.stack(column)) for column in zip(*batch)]
+            batch = []
+    return cache_seconds, count / (time.perf_counter() - started)
+
+
+def vaseg_loader(dataset: Path, samples: int, batch_size: int, workers: int, scale: float) -> float:
+    """Return samples/s of augmented training batches from vaseg's loader (first ``samples`` rows)."""
+    index = index_dataset(dataset, samples)["train"]
+    data = BlockDataset(index, batch_size, train=True, seed=0, scale=scale)
+    count = 0
+    started = time.perf_counter()
+    for batch in iterate_batches(data, 0, workers):
+        count += len(batch["image"])
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, help="precomputed dataset folder (default: make a synthetic one)")
+    parser.add_argument("--samples", type=int, default=64, help="train samples to make and to load")
+    parser.add_argument("--reference-samples", type=int, default=32, help="samples the (slow) reference loader reads")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="vaseg worker counts to measure")
+    parser.add_argument("--scale", type=float, default=1.0, help="vaseg training scale (the reference has none)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = parser.parse_args()
+    console = Console()
+    cv2.setNumThreads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = args.dataset or make_dataset(Path(tmp), args.samples, seed=0)
+        cache_seconds, reference = reference_loader(dataset, args.reference_samples, args.batch_size, Path(tmp) / "hf-cache")
+        results = {"reference": reference, "reference_cache_seconds": cache_seconds}
+        for workers in args.workers:
+            results[f"vaseg_workers_{workers}"] = vaseg_loader(dataset, args.samples, args.batch_size, workers, args.scale)
+    table = Table(title=f"Training loader, batch {args.batch_size}, scale {args.scale} ({dataset.name})")
+    for column in ("loader", "samples/s", "x reference"):
+        table.add_column(column, justify="right" if column != "loader" else "left")
+    table.add_row(f"reference (Python lists + gamma/CLAHE; Arrow cache built in {cache_seconds:.1f} s)", f"{reference:.1f}", "1.0")
+    for workers in args.workers:
+        rate = results[f"vaseg_workers_{workers}"]
+        table.add_row(f"vaseg, {workers} worker processes", f"{rate:.1f}", f"{rate / reference:.1f}")
+    console.print(table)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+import csv
+import json
+import sys
+from unittest import mock
+
+import pytest
+import torch
+
+from visionassist_seg.errors import VasegError
+from visionassist_seg.settings import load_settings
+from visionassist_seg.train import loop
+from visionassist_seg.train.loop import METRIC_FIELDS, load_checkpoint, resolve_device, train
+
+TIMING = ("seconds", "samples_per_s")
+
+
+def _settings(dataset, run_dir, **overrides):
+    values = dict(
+        dataset=dataset, run_dir=run_dir, epochs=2, batch_size=4, scale=0.1, workers=1, device="cpu", seed=5, lr=3e-3
+    )
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def _metrics(run_dir):
+    with (run_dir / "metrics.csv").open() as handle:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
+
+
+def test_train_writes_every_artifact(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    result = train(_settings(tiny_dataset, run_dir), progress=False)
+    assert result.run_dir == run_dir and result.epochs_run == 2
+    for name in ("config.json", "metrics.csv", "last.pt", "best.pt", "best.onnx", "plots/loss.png", "plots/iou.png", "plots/overlays.png"):
+        assert (run_dir / name).is_file(), name
+    with (run_dir / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == METRIC_FIELDS and [r["epoch"] for r in rows] == ["1", "2"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train_height"] == 40 and config["train_width"] == 64 and config["parameters"] == 58_092
+    state = load_checkpoint(run_dir / "last.pt", torch.device("cpu"))
+    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "settings", "metrics", "rng"} <= set(state)
+    assert state["epoch"] == 2
+    best = load_checkpoint(run_dir / "best.pt", torch.device("cpu"))
+    assert best["best"]["pupil_iou"] == pytest.approx(max(float(r["val_pupil_iou"]) for r in rows), abs=1e-6)
+    assert result.best_pupil_iou == pytest.approx(best["best"]["pupil_iou"])
+    assert result.onnx_path == run_dir / "best.onnx"
+
+
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tiny_dataset, tmp_path):
+    full = tmp_path / "full"
+    train(_settings(tiny_dataset, full, epochs=3), progress=False)
+    part = tmp_path / "part"
+    real_evaluate = loop.evaluate
+    calls = []
+
+    def interrupt_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    with mock.patch.object(loop, "evaluate", side_effect=interrupt_in_epoch_two), pytest.raises(KeyboardInterrupt):
+        train(_settings(tiny_dataset, part, epochs=3), progress=False)
+    assert len(_metrics(part)) == 1
+    # mess with the global RNGs in between, as a new process would
+    torch.manual_seed(1234)
+    train(_settings(tiny_dataset, part, epochs=3, resume=part / "last.pt"), progress=False)
+    assert _metrics(part) == _metrics(full)
+    a = load_checkpoint(full / "last.pt", torch.device("cpu"))["model"]
+    b = load_checkpoint(part / "last.pt", torch.device("cpu"))["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_mlflow_logs_only_when_tracking_uri_is_set(tiny_dataset, tmp_path, monkeypatch):
+    fake = mock.MagicMock()
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    train(_settings(tiny_dataset, tmp_path / "a", epochs=1), progress=False)
+    fake.start_run.assert_not_called()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///nowhere")
+    train(_settings(tiny_dataset, tmp_path / "b", epochs=1), progress=False)
+    fake.start_run.assert_called_once()
+    params = fake.log_params.call_args.args[0]
+    assert params["epochs"] == "1" and "hf_token" not in params
+    assert fake.log_metrics.call_args.kwargs["step"] == 1
+    assert "val_pupil_iou" in fake.log_metrics.call_args.args[0]
+    fake.log_artifacts.assert_called_once_with(str(tmp_path / "b"))
+    fake.end_run.assert_called_once()
+
+
+def test_resume_from_a_missing_checkpoint_is_a_clear_error(tiny_dataset, tmp_path):
+    with pytest.raises(VasegError, match="does not exist"):
+        train(_settings(tiny_dataset, tmp_path / "r", resume=tmp_path / "nope.pt"), progress=False)
+
+
+def test_missing_dataset_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(VasegError, match="does not exist"):
+        train(_settings(tmp_path / "missing", tmp_path / "r"), progress=False)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(VasegError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(VasegError, match="Unknown --device"):
+        resolve_device("tpu9")

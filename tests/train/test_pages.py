@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from visionassist_seg.train.loader import ParquetReader, index_dataset
+from visionassist_seg.train.pages import Unsupported, _ThriftReader
+
+from conftest import make_rows, write_split
+
+
+def _compare(path, expect_direct: bool) -> None:
+    index = index_dataset(path.parent.parent)["train"]
+    direct, arrow = ParquetReader(), ParquetReader(direct=False)
+    for piece in index.slices:
+        a, b = direct.read(piece), arrow.read(piece)
+        assert direct._direct[str(path)] is expect_direct
+        for name in b:
+            assert a[name].dtype == b[name].dtype, name
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    direct.close()
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return make_rows(3, seed=11)
+
+
+def _write(tmp_path, rows, **options):
+    path = tmp_path / "data" / "train-00000-of-00001.parquet"
+    write_split(path, rows, row_group_size=2, **options)
+    write_split(tmp_path / "data" / "validation-00000-of-00001.parquet", rows[:1], row_group_size=2)
+    return path
+
+
+def test_direct_decoder_matches_pyarrow_on_precompute_shards(tmp_path, rows):
+    _compare(_write(tmp_path, rows), expect_direct=True)
+
+
+def test_direct_decoder_matches_pyarrow_on_v2_pages_and_plain_floats(tmp_path, rows):
+    _compare(_write(tmp_path, rows, use_dictionary=False, data_page_version="2.0"), expect_direct=True)
+
+
+def test_dictionary_encoded_shards_fall_back_to_pyarrow(tmp_path, rows):
+    _compare(_write(tmp_path, rows, use_dictionary=True), expect_direct=False)
+
+
+def test_snappy_and_small_pages_decode(tmp_path, rows):
+    _compare(_write(tmp_path, rows, use_dictionary=["filename"], compression="snappy", data_page_size=4096), expect_direct=True)
+
+
+def test_thrift_reader_reads_a_compact_struct():
+    # field 1 i32 = 3 (zigzag 6), field 2 i32 = -1 (zigzag 1), field 5 struct {field 1 i32 = 64 (zigzag 128 -> varint 0x80 0x01)}
+    data = memoryview(bytes([0x15, 0x06, 0x15, 0x01, 0x3C, 0x15, 0x80, 0x01, 0x00, 0x00]))
+    fields, end = _ThriftReader(data, 0).page_header()
+    assert fields == {1: 3, 2: -1, 5: {1: 64}} and end == len(data)
+
+
+def test_thrift_reader_rejects_unknown_types():
+    with pytest.raises(Unsupported):
+        _ThriftReader(memoryview(bytes([0x1D, 0x00])), 0).page_header()
