@@ -96,6 +96,29 @@ def run_vaseg(raw_dir: Path, out_dir: Path, workers: int, limit: int | None, sha
     return seconds, sum(r.rows for r in results), sum(r.bytes for r in results)
 
 
+def writer_ms_per_sample(raw_dir: Path, work: Path, count: int = 32) -> dict[str, float]:
+    """Return ms/sample to write the same preprocessed rows with pyarrow's writer and vaseg's."""
+    from visionassist_seg.data.precompute import preprocess_raw
+    from visionassist_seg.data.schema import dataset_features
+    from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table
+
+    samples = list_split(require_data_root(raw_dir), "train")[:count]
+    rows = [row for row in (preprocess_raw(s) for s in samples) if not isinstance(row, str)]
+    features = dataset_features()
+    groups = [rows[i : i + 16] for i in range(0, len(rows), 16)]
+    start = time.perf_counter()
+    with pq.ParquetWriter(work / "pyarrow.parquet", features.arrow_schema, **parquet_options(3)) as writer:
+        for group in groups:
+            writer.write_table(rows_to_table(group, features))
+    pyarrow_ms = (time.perf_counter() - start) / len(rows) * 1e3
+    start = time.perf_counter()
+    with open_shard_writer(work / "vaseg.parquet", 3) as writer:
+        for group in groups:
+            writer.write_rows(group)
+    vaseg_ms = (time.perf_counter() - start) / len(rows) * 1e3
+    return {"pyarrow ParquetWriter": pyarrow_ms, "vaseg ShardWriter": vaseg_ms}
+
+
 def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> float:
     """Return the peak RSS (MB) of a fresh one-worker precompute process over ``limit`` samples per split."""
     code = (
@@ -137,6 +160,8 @@ def main() -> None:
                 results[f"vaseg ({workers} worker{'s' if workers > 1 else ''})"] = run_vaseg(
                     raw_dir, work / f"vaseg{workers}", workers, limit, args.shard_size
                 )
+        with console.status("writers"):
+            writers = writer_ms_per_sample(raw_dir, work)
         with console.status("peak RSS runs"):
             rss_small = peak_rss_mb(raw_dir, work / "rss1", args.rss_samples, args.shard_size)
             rss_large = peak_rss_mb(raw_dir, work / "rss4", 4 * args.rss_samples, args.shard_size)
@@ -158,9 +183,14 @@ def main() -> None:
         f"peak RSS, one worker: {rss_small:.0f} MB for {args.rss_samples}/split, {rss_large:.0f} MB for "
         f"{4 * args.rss_samples}/split ({(rss_large / rss_small - 1) * 100:+.1f}%)"
     )
+    console.print(
+        "parquet writing of the same rows (zstd, same encodings): "
+        + ", ".join(f"{name} {ms:.1f} ms/sample" for name, ms in writers.items())
+    )
     if args.json:
         payload = {name: {"seconds": s, "rows": r, "bytes": b} for name, (s, r, b) in results.items()}
         payload["peak_rss_mb"] = {"small": rss_small, "large": rss_large}
+        payload["writer_ms_per_sample"] = writers
         args.json.write_text(json.dumps(payload, indent=2))
 
 

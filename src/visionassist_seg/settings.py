@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     limit: int | None = Field(None, ge=1, description="Process at most this many samples per split.")
     shard_size: int = Field(256, ge=1, description="Raw samples per parquet shard (bounds peak memory).")
     row_group_size: int = Field(16, ge=1, description="Rows per parquet row group (bounds writer memory).")
-    compression_level: int = Field(3, ge=1, le=22, description="zstd level for the distance-map column (most of the bytes).")
+    compression_level: int = Field(2, ge=1, le=22, description="zstd level for the distance-map column (most of the bytes; 2 is the size/speed knee).")
     strict: bool = Field(False, description="Exit 1 if any sample is skipped as bad input.")
 
     # --- Hugging Face Hub -----------------------------------------------------

@@ -188,10 +188,7 @@ def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], 
     Rows are written in row groups of ``settings.row_group_size``, so memory stays
     bounded by that many samples. The file appears in ``data/`` only once complete.
     """
-    import pyarrow.parquet as pq
-
-    from visionassist_seg.data.schema import dataset_features
-    from visionassist_seg.data.shards import parquet_options, replace_atomic, rows_to_table, sha256_file
+    from visionassist_seg.data.shards import open_shard_writer, replace_atomic, sha256_file
 
     fingerprint = task_fingerprint(task, settings)
     done = _resumable(task, settings, fingerprint)
@@ -202,19 +199,16 @@ def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], 
     output_dir = Path(settings.output_dir)
     tmp = output_dir / STATE_DIR / "tmp" / f"{task.name}.{os.getpid()}.tmp"
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    features = dataset_features()
     root = Path(settings.raw_dir)
     skipped: list[dict] = []
     rows_written = 0
     try:
-        with pq.ParquetWriter(tmp, features.arrow_schema, **parquet_options(settings.compression_level)) as writer:
+        with open_shard_writer(tmp, settings.compression_level) as writer:
             for batch, batch_skipped in _row_groups(task, settings.row_group_size, on_sample):
                 skipped += [{"split": task.split, "file": _relative(s.image, root), "reason": r} for s, r in batch_skipped]
                 if batch:
-                    writer.write_table(rows_to_table(batch, features))
+                    writer.write_rows(batch)
                     rows_written += len(batch)
-            if rows_written == 0:  # an all-skipped shard is still a valid, empty shard
-                writer.write_table(features.arrow_schema.empty_table())
         digest = sha256_file(tmp)
         result = ShardResult(task.split, task.name, rows_written, digest, tmp.stat().st_size, fingerprint, skipped)
         replace_atomic(tmp, output_dir / DATA_DIR / task.name)

@@ -1,9 +1,16 @@
-"""Parquet shard writing: numpy rows -> Arrow (HF Array2D/Array3D) -> zstd parquet, atomically."""
+"""Parquet shard settings and helpers: column encodings, the HF metadata, checksums, atomic moves.
+
+`open_shard_writer` gives the fast fixed-schema writer used by precompute
+(`visionassist_seg.data.parquet_writer`); `rows_to_table` + `parquet_options` write the
+same rows with pyarrow's general ParquetWriter, which the tests and the benchmark use
+as the reference for what the files must read back as.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -81,6 +88,51 @@ def parquet_options(compression_level: int) -> dict:
         "use_byte_stream_split": [leaf_path("image"), leaf_path("dist_map")],
         "write_statistics": False,
     }
+
+
+def shard_columns():  # -> list[ArrayColumn]
+    """Return the array columns of a shard with their encodings (BYTE_STREAM_SPLIT for image and dist_map)."""
+    from visionassist_seg.data.parquet_writer import ArrayColumn
+    from visionassist_seg.ops.sample import HEIGHT, WIDTH
+
+    return [
+        ArrayColumn("image", (HEIGHT, WIDTH), np.dtype(np.uint8), byte_stream_split=True),
+        ArrayColumn("label", (HEIGHT, WIDTH), np.dtype(np.uint8), byte_stream_split=False),
+        ArrayColumn("spatial_weights", (HEIGHT, WIDTH), np.dtype(np.float32), byte_stream_split=False),
+        ArrayColumn("dist_map", (2, HEIGHT, WIDTH), np.dtype(np.float32), byte_stream_split=True),
+    ]
+
+
+@lru_cache(maxsize=1)
+def hf_key_value_metadata() -> dict[bytes, bytes]:
+    """Return the footer metadata pyarrow writes for the dataset features (ARROW:schema, huggingface).
+
+    Taken from an empty file that pyarrow writes, so readers rebuild exactly the HF
+    Array2D/Array3D extension types.
+    """
+    import io
+
+    import pyarrow.parquet as pq
+
+    from visionassist_seg.data.schema import dataset_features
+
+    buffer = io.BytesIO()
+    pq.write_table(dataset_features().arrow_schema.empty_table(), buffer)
+    return dict(pq.read_metadata(io.BytesIO(buffer.getvalue())).metadata)
+
+
+def open_shard_writer(path: Path, compression_level: int):  # -> ShardWriter
+    """Return a fixed-schema shard writer: zstd level 1, except ``compression_level`` for dist_map.
+
+    dist_map carries most of the bytes, so it alone gets the stronger level; the label and
+    weights columns are nearly all zeros and the image is sensor noise, where higher
+    levels buy little.
+    """
+    from visionassist_seg.data.parquet_writer import ShardWriter
+
+    levels = {name: 1 for name in ("image", "label", "spatial_weights", "filename", "preprocessed")}
+    levels["dist_map"] = compression_level
+    return ShardWriter(path, shard_columns(), hf_key_value_metadata(), levels)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

@@ -1,0 +1,346 @@
+"""A parquet writer specialised to the precomputed dataset's fixed schema.
+
+Why not ``pyarrow.parquet.ParquetWriter``: every array column is a fixed-shape nested
+list (HF ``Array2D``/``Array3D``), and pyarrow derives repetition and definition levels
+value by value: about 14 ms per 400x640 sample before any compression, more than all of
+the preprocessing. With fixed shapes and no nulls the levels of every row are the same
+bytes, so this writer encodes them once per column and writes each row as one data page
+(levels + values, zstd-compressed). Values use PLAIN or BYTE_STREAM_SPLIT encoding.
+
+The file is standard parquet (format 2.6 features, data page v1). Its key-value
+metadata (``ARROW:schema`` and ``huggingface``) is taken from a file pyarrow writes
+for ``dataset_features().arrow_schema``, so pyarrow and ``datasets`` read back exactly
+the Array2D/Array3D extension types. Tests compare every file with pyarrow's reading.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from visionassist_seg import __version__
+
+# parquet.thrift enums
+_BOOLEAN, _INT32, _FLOAT, _BYTE_ARRAY = 0, 1, 4, 6
+_REQUIRED, _OPTIONAL, _REPEATED = 0, 1, 2
+_CONVERTED_UTF8, _CONVERTED_LIST, _CONVERTED_UINT_8 = 0, 3, 11
+_PLAIN, _RLE, _BYTE_STREAM_SPLIT = 0, 3, 9
+_ZSTD = 6
+_DATA_PAGE = 0
+MAGIC = b"PAR1"
+
+# Thrift compact protocol type ids
+_T_TRUE, _T_FALSE, _T_BYTE, _T_I32, _T_I64, _T_BINARY, _T_LIST, _T_STRUCT = 1, 2, 3, 5, 6, 8, 9, 12
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _zigzag(value: int) -> int:
+    return (value << 1) ^ (value >> 63)
+
+
+def thrift_struct(fields: Sequence[tuple[int, str, object]]) -> bytes:
+    """Return a Thrift compact-protocol struct from ``(field id, kind, value)`` in id order.
+
+    Kinds: ``i32``, ``i64``, ``byte``, ``bool``, ``binary`` (bytes or str), ``struct``
+    (already encoded bytes), ``list_i32``, ``list_binary``, ``list_struct``.
+    """
+    out = bytearray()
+    last = 0
+    for field_id, kind, value in fields:
+        if value is None:
+            continue
+        type_id = {
+            "i32": _T_I32, "i64": _T_I64, "byte": _T_BYTE, "binary": _T_BINARY, "struct": _T_STRUCT,
+            "list_i32": _T_LIST, "list_binary": _T_LIST, "list_struct": _T_LIST,
+            "bool": _T_TRUE if value else _T_FALSE,
+        }[kind]
+        delta = field_id - last
+        if 0 < delta <= 15:
+            out.append((delta << 4) | type_id)
+        else:
+            out.append(type_id)
+            out += _varint(_zigzag(field_id))
+        last = field_id
+        out += _encode_value(kind, value)
+    out.append(0)  # STOP
+    return bytes(out)
+
+
+def _encode_value(kind: str, value) -> bytes:  # type: ignore[no-untyped-def]
+    if kind in ("i32", "i64"):
+        return _varint(_zigzag(int(value)))
+    if kind == "byte":
+        return struct.pack("<b", value)
+    if kind == "bool":
+        return b""
+    if kind == "binary":
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        return _varint(len(data)) + data
+    if kind == "struct":
+        return bytes(value)
+    element_kind, element_type = {
+        "list_i32": ("i32", _T_I32), "list_binary": ("binary", _T_BINARY), "list_struct": ("struct", _T_STRUCT)
+    }[kind]
+    items = list(value)
+    header = bytes([(len(items) << 4) | element_type]) if len(items) < 15 else bytes([0xF0 | element_type]) + _varint(len(items))
+    return header + b"".join(_encode_value(element_kind, item) for item in items)
+
+
+def rle_levels(runs: Sequence[tuple[int, int]], bit_width: int) -> bytes:
+    """Return levels in parquet's RLE/bit-packing hybrid, as RLE runs of ``(value, count)``."""
+    width = (bit_width + 7) // 8
+    return b"".join(_varint(count << 1) + value.to_bytes(width, "little") for value, count in runs if count)
+
+
+def level_runs(shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Return the repetition-level runs of one row holding a full array of ``shape`` (nested lists).
+
+    The first value starts the row (level 0); a value that starts a new list at depth d
+    (1-based, outermost 1) has level d; every other value repeats the innermost list.
+    """
+    depth = len(shape)
+    runs: list[tuple[int, int]] = []
+
+    def emit(dim: int, first_level: int) -> None:
+        if dim == depth - 1:
+            runs.append((first_level, 1))
+            runs.append((depth, shape[dim] - 1))
+            return
+        for index in range(shape[dim]):
+            emit(dim + 1, first_level if index == 0 else dim + 1)
+
+    emit(0, 0)
+    merged: list[tuple[int, int]] = []
+    for value, count in runs:
+        if merged and merged[-1][0] == value:
+            merged[-1] = (value, merged[-1][1] + count)
+        elif count:
+            merged.append((value, count))
+    return merged
+
+
+@dataclass(frozen=True)
+class ArrayColumn:
+    """A fixed-shape array column stored as nested lists; no nulls."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype  # numpy dtype of the values
+    byte_stream_split: bool
+
+    @property
+    def physical(self) -> int:
+        return _FLOAT if self.dtype == np.float32 else _INT32
+
+    @property
+    def max_definition(self) -> int:
+        return 1 + 2 * len(self.shape)  # optional column, then per level: repeated + optional element
+
+    def path(self) -> list[str]:
+        return [self.name] + ["list", "element"] * len(self.shape)
+
+    def levels(self) -> bytes:
+        """Return the repetition then definition levels of one row (data page v1 layout)."""
+        size = int(np.prod(self.shape))
+        repetition = rle_levels(level_runs(self.shape), 2)
+        definition = rle_levels([(self.max_definition, size)], _bit_width(self.max_definition))
+        return struct.pack("<i", len(repetition)) + repetition + struct.pack("<i", len(definition)) + definition
+
+    def values(self, array: np.ndarray) -> bytes:
+        """Return the encoded values of one row (PLAIN, or BYTE_STREAM_SPLIT of 4-byte values)."""
+        if self.physical == _INT32:
+            if self.byte_stream_split:  # the low byte stream, then three streams of zero high bytes
+                flat = np.ascontiguousarray(array, dtype=np.uint8).reshape(-1)
+                return flat.tobytes() + bytes(3 * flat.size)
+            return np.ascontiguousarray(array, dtype="<i4").tobytes()
+        flat = np.ascontiguousarray(array, dtype="<f4").reshape(-1)
+        if self.byte_stream_split:
+            return flat.view(np.uint8).reshape(-1, 4).T.tobytes()
+        return flat.tobytes()
+
+    def schema_elements(self) -> list[bytes]:
+        elements = []
+        for level in range(len(self.shape)):
+            name = self.name if level == 0 else "element"
+            elements.append(
+                thrift_struct(
+                    [(3, "i32", _OPTIONAL), (4, "binary", name), (5, "i32", 1), (6, "i32", _CONVERTED_LIST), (10, "struct", _LIST_LOGICAL)]
+                )
+            )
+            elements.append(thrift_struct([(3, "i32", _REPEATED), (4, "binary", "list"), (5, "i32", 1)]))
+        if self.physical == _INT32:
+            leaf = [(1, "i32", _INT32), (3, "i32", _OPTIONAL), (4, "binary", "element"), (6, "i32", _CONVERTED_UINT_8), (10, "struct", _UINT8_LOGICAL)]
+        else:
+            leaf = [(1, "i32", _FLOAT), (3, "i32", _OPTIONAL), (4, "binary", "element")]
+        elements.append(thrift_struct(leaf))
+        return elements
+
+
+_LIST_LOGICAL = thrift_struct([(3, "struct", thrift_struct([]))])
+_UINT8_LOGICAL = thrift_struct([(10, "struct", thrift_struct([(1, "byte", 8), (2, "bool", False)]))])
+_STRING_LOGICAL = thrift_struct([(1, "struct", thrift_struct([]))])
+
+
+def _bit_width(max_level: int) -> int:
+    return max(1, int(max_level).bit_length())
+
+
+@dataclass
+class _ChunkMeta:
+    path: list[str]
+    physical: int
+    encodings: list[int]
+    num_values: int
+    uncompressed: int
+    compressed: int
+    offset: int
+
+
+class ShardWriter:
+    """Write rows of the precomputed schema to a parquet file, one row group per `write_rows` call.
+
+    Columns: ``image``, ``label`` (uint8 [400, 640]), ``spatial_weights`` (float32
+    [400, 640]), ``dist_map`` (float32 [2, 400, 640]), ``filename`` (string),
+    ``preprocessed`` (bool). ``arrays`` gives each array column's shape, dtype and
+    encoding; ``key_value_metadata`` is written into the footer verbatim.
+    """
+
+    def __init__(self, path: Path, arrays: Sequence[ArrayColumn], key_value_metadata: dict[bytes, bytes], compression_levels: dict[str, int]) -> None:
+        import pyarrow as pa
+
+        self._codecs = {name: pa.Codec("zstd", compression_level=level) for name, level in compression_levels.items()}
+        self._arrays = list(arrays)
+        self._levels = {column.name: column.levels() for column in self._arrays}
+        self._metadata = key_value_metadata
+        self._row_groups: list[bytes] = []
+        self._rows = 0
+        self._file = open(path, "wb")
+        self._file.write(MAGIC)
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:  # type: ignore[no-untyped-def]
+        if exc_info[0] is None:
+            self.close()
+        else:
+            self._file.close()
+
+    def write_rows(self, rows: Sequence[dict]) -> None:
+        """Write ``rows`` (dicts of numpy arrays, ``filename`` str, ``preprocessed`` bool) as one row group."""
+        chunks = [self._write_array_chunk(column, rows) for column in self._arrays]
+        chunks.append(self._write_flat_chunk("filename", _BYTE_ARRAY, _plain_strings([r["filename"] for r in rows]), len(rows)))
+        chunks.append(self._write_flat_chunk("preprocessed", _BOOLEAN, _plain_bools([r["preprocessed"] for r in rows]), len(rows)))
+        total = sum(c.uncompressed for c in chunks)
+        columns = [thrift_struct([(2, "i64", c.offset), (3, "struct", _column_meta(c))]) for c in chunks]
+        self._row_groups.append(
+            thrift_struct(
+                [(1, "list_struct", columns), (2, "i64", total), (3, "i64", len(rows)), (5, "i64", chunks[0].offset),
+                 (6, "i64", sum(c.compressed for c in chunks)), (7, "i32", len(self._row_groups))]
+            )
+        )
+        self._rows += len(rows)
+
+    def _write_page(self, payload: bytes, num_values: int, encoding: int, codec_name: str) -> tuple[int, int]:
+        compressed = self._codecs[codec_name].compress(payload, asbytes=True)
+        header = thrift_struct(
+            [(1, "i32", _DATA_PAGE), (2, "i32", len(payload)), (3, "i32", len(compressed)),
+             (5, "struct", thrift_struct([(1, "i32", num_values), (2, "i32", encoding), (3, "i32", _RLE), (4, "i32", _RLE)]))]
+        )
+        self._file.write(header)
+        self._file.write(compressed)
+        return len(header) + len(payload), len(header) + len(compressed)
+
+    def _write_array_chunk(self, column: ArrayColumn, rows: Sequence[dict]) -> _ChunkMeta:
+        offset = self._file.tell()
+        size = int(np.prod(column.shape))
+        encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
+        uncompressed = compressed = 0
+        for row in rows:
+            array = row[column.name]
+            if array.shape != column.shape:
+                raise ValueError(f"column {column.name}: row {row['filename']} has shape {array.shape}, expected {column.shape}")
+            sizes = self._write_page(self._levels[column.name] + column.values(array), size, encoding, column.name)
+            uncompressed += sizes[0]
+            compressed += sizes[1]
+        return _ChunkMeta(column.path(), column.physical, [encoding, _RLE], size * len(rows), uncompressed, compressed, offset)
+
+    def _write_flat_chunk(self, name: str, physical: int, values: bytes, count: int) -> _ChunkMeta:
+        offset = self._file.tell()
+        definition = rle_levels([(1, count)], 1)
+        payload = struct.pack("<i", len(definition)) + definition + values
+        uncompressed, compressed = self._write_page(payload, count, _PLAIN, name)
+        return _ChunkMeta([name], physical, [_PLAIN, _RLE], count, uncompressed, compressed, offset)
+
+    def close(self) -> None:
+        """Write the footer and close the file."""
+        if self._file.closed:
+            return
+        footer = thrift_struct(
+            [
+                (1, "i32", 2),
+                (2, "list_struct", self._schema()),
+                (3, "i64", self._rows),
+                (4, "list_struct", self._row_groups),
+                (5, "list_struct", [thrift_struct([(1, "binary", k), (2, "binary", v)]) for k, v in self._metadata.items()]),
+                (6, "binary", f"visionassist-seg version {__version__} (shard writer)"),
+            ]
+        )
+        self._file.write(footer)
+        self._file.write(struct.pack("<i", len(footer)))
+        self._file.write(MAGIC)
+        self._file.close()
+
+    def _schema(self) -> list[bytes]:
+        elements = [thrift_struct([(4, "binary", "schema"), (5, "i32", len(self._arrays) + 2)])]
+        for column in self._arrays:
+            elements += column.schema_elements()
+        elements.append(
+            thrift_struct([(1, "i32", _BYTE_ARRAY), (3, "i32", _OPTIONAL), (4, "binary", "filename"), (6, "i32", _CONVERTED_UTF8), (10, "struct", _STRING_LOGICAL)])
+        )
+        elements.append(thrift_struct([(1, "i32", _BOOLEAN), (3, "i32", _OPTIONAL), (4, "binary", "preprocessed")]))
+        return elements
+
+
+def _column_meta(chunk: _ChunkMeta) -> bytes:
+    return thrift_struct(
+        [
+            (1, "i32", chunk.physical),
+            (2, "list_i32", chunk.encodings),
+            (3, "list_binary", chunk.path),
+            (4, "i32", _ZSTD),
+            (5, "i64", chunk.num_values),
+            (6, "i64", chunk.uncompressed),
+            (7, "i64", chunk.compressed),
+            (9, "i64", chunk.offset),
+        ]
+    )
+
+
+def _plain_strings(values: Sequence[str]) -> bytes:
+    out = io.BytesIO()
+    for value in values:
+        data = value.encode()
+        out.write(struct.pack("<i", len(data)))
+        out.write(data)
+    return out.getvalue()
+
+
+def _plain_bools(values: Sequence[bool]) -> bytes:
+    return np.packbits(np.asarray(values, dtype=bool), bitorder="little").tobytes()
