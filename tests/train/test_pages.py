@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from visionassist_seg.train.loader import ParquetReader, index_dataset
-from visionassist_seg.train.pages import Unsupported, _ThriftReader
+from visionassist_seg.train.pages import Unsupported, _ThriftReader, unsplit_streams
 
 from conftest import make_rows, write_split
 
@@ -45,6 +45,16 @@ def test_dictionary_encoded_shards_fall_back_to_pyarrow(tmp_path, rows):
 
 def test_snappy_and_small_pages_decode(tmp_path, rows):
     _compare(_write(tmp_path, rows, use_dictionary=["filename"], compression="snappy", data_page_size=4096), expect_direct=True)
+
+
+@pytest.mark.parametrize("count", [1, 7, 640, 512_000, 999_983])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unsplit_streams_inverts_byte_stream_split(count, dtype):
+    values = np.random.default_rng(count).standard_normal(count).astype(dtype)
+    split = values.view(np.uint8).reshape(count, values.itemsize).T.copy().reshape(-1)
+    out = np.empty(count, dtype)
+    unsplit_streams(split, out)
+    np.testing.assert_array_equal(out, values)
 
 
 def test_thrift_reader_reads_a_compact_struct():

@@ -16,6 +16,58 @@ DROPOUT = 0.2
 SIZE_MULTIPLE = 8
 
 
+def dense_cat(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Return ``torch.cat((first, second), dim=1)`` in ``second``'s memory format.
+
+    torch.cat takes the memory format of its first input, and a 1-channel tensor always
+    reads as NCHW; in a channels_last network the first block's concatenations would
+    come out NCHW and cost a full-resolution copy before every 1x1 convolution (about
+    10 % of a CPU training step). Restriding the 1-channel input avoids that.
+
+    Shape:
+        first: (N, C1, H, W); second: (N, C2, H, W) -> (N, C1 + C2, H, W)
+    """
+    channels_last = second.is_contiguous(memory_format=torch.channels_last) and not second.is_contiguous()
+    if first.shape[1] == 1 and channels_last and not torch.jit.is_tracing():
+        n, _, h, w = first.shape
+        restrided = torch.empty_strided(first.shape, (h * w, 1, w, 1), dtype=first.dtype, device=first.device)
+        first = restrided.copy_(first)
+    return torch.cat((first, second), dim=1)
+
+
+class Dropout(nn.Module):
+    """Dropout whose mask comes from 64-bit random words split into 16-bit thresholds.
+
+    Same semantics as `nn.Dropout` (zero with probability ``p``, scale the rest by
+    ``1 / (1 - p)``; ``p`` is rounded to a multiple of 1/65536), drawn from torch's
+    global generator, but about 30 % cheaper per call on CPU: torch's Bernoulli
+    sampling draws one random number per element, this draws one per four.
+
+    Shape:
+        x: (N, C, H, W) -> (N, C, H, W), same memory format
+    """
+
+    def __init__(self, p: float = DROPOUT) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        count = x.numel()
+        words = torch.empty((count + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
+        keep = words.view(torch.int16)[:count] >= round(self.p * 65536) - 32768
+        n, c, h, w = x.shape
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            keep = keep.view(n, h, w, c).permute(0, 3, 1, 2)
+        else:
+            keep = keep.view(n, c, h, w)
+        return torch.where(keep, x * (1.0 / (1.0 - self.p)), 0.0)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class SeparableConv(nn.Sequential):
     """A depthwise 3x3 convolution followed by a pointwise 1x1 convolution.
 
@@ -45,16 +97,17 @@ class DownBlock(nn.Module):
         self.conv22 = SeparableConv(out_channels, out_channels)
         self.conv31 = nn.Conv2d(in_channels + 2 * out_channels, out_channels, kernel_size=1)
         self.conv32 = SeparableConv(out_channels, out_channels)
-        self.act = nn.LeakyReLU()
-        self.drop1 = nn.Dropout(dropout)
-        self.drop2 = nn.Dropout(dropout)
-        self.drop3 = nn.Dropout(dropout)
+        # In place: its input (a convolution or dropout output) is needed by no backward.
+        self.act = nn.LeakyReLU(inplace=True)
+        self.drop1 = Dropout(dropout)
+        self.drop2 = Dropout(dropout)
+        self.drop3 = Dropout(dropout)
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(x)
         x1 = self.act(self.drop1(self.conv1(x)))
-        x21 = torch.cat((x, x1), dim=1)
+        x21 = dense_cat(x, x1)
         x22 = self.act(self.drop2(self.conv22(self.conv21(x21))))
         x31 = torch.cat((x21, x22), dim=1)
         out = self.act(self.drop3(self.conv32(self.conv31(x31))))
@@ -74,7 +127,7 @@ class UpBlock(nn.Module):
         self.conv12 = SeparableConv(out_channels, out_channels)
         self.conv21 = nn.Conv2d(skip_channels + in_channels + out_channels, out_channels, kernel_size=1)
         self.conv22 = SeparableConv(out_channels, out_channels)
-        self.act = nn.LeakyReLU()
+        self.act = nn.LeakyReLU(inplace=True)
 
     def forward(self, skip: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="nearest")
