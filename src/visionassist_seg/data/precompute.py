@@ -318,11 +318,14 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
-def _init_worker(queue) -> None:  # type: ignore[no-untyped-def]
+def _init_worker(queue, parquet_metadata: dict[bytes, bytes]) -> None:  # type: ignore[no-untyped-def]
     """Worker start-up: one OpenCV thread per process (the pool already uses every core)."""
     import cv2
 
+    from visionassist_seg.data.shards import use_hf_key_value_metadata
+
     cv2.setNumThreads(1)
+    use_hf_key_value_metadata(parquet_metadata)
     global _progress_queue
     _progress_queue = queue
 
@@ -356,6 +359,8 @@ def run_shards(
     import queue as queue_module
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    from visionassist_seg.data.shards import hf_key_value_metadata
+
     context = multiprocessing.get_context("spawn")
     progress_queue = context.Queue()
     # Without secrets: workers need the paths and parameters only.
@@ -363,7 +368,8 @@ def run_shards(
     # Largest shards first keeps the workers busy until the end.
     order = sorted(tasks, key=lambda t: -len(t.samples))
     with ProcessPoolExecutor(
-        max_workers=min(settings.workers, len(tasks)), mp_context=context, initializer=_init_worker, initargs=(progress_queue,)
+        max_workers=min(settings.workers, len(tasks)), mp_context=context, initializer=_init_worker,
+        initargs=(progress_queue, hf_key_value_metadata()),
     ) as pool:
         pending = {pool.submit(_write_shard_in_worker, task, settings_json) for task in order}
         results = []

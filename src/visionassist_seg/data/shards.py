@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -103,13 +102,28 @@ def shard_columns():  # -> list[ArrayColumn]
     ]
 
 
-@lru_cache(maxsize=1)
+_hf_metadata: dict[bytes, bytes] = {}
+
+
 def hf_key_value_metadata() -> dict[bytes, bytes]:
     """Return the footer metadata pyarrow writes for the dataset features (ARROW:schema, huggingface).
 
     Taken from an empty file that pyarrow writes, so readers rebuild exactly the HF
-    Array2D/Array3D extension types.
+    Array2D/Array3D extension types. Computed once per process (it imports `datasets`,
+    about a second); worker processes receive it from their parent instead.
     """
+    if not _hf_metadata:
+        _hf_metadata.update(_pyarrow_metadata())
+    return dict(_hf_metadata)
+
+
+def use_hf_key_value_metadata(metadata: dict[bytes, bytes]) -> None:
+    """Install metadata computed by `hf_key_value_metadata` in another process."""
+    _hf_metadata.clear()
+    _hf_metadata.update(metadata)
+
+
+def _pyarrow_metadata() -> dict[bytes, bytes]:
     import io
 
     import pyarrow.parquet as pq
