@@ -76,6 +76,9 @@ def export_onnx(
     # warnings about shape-dependent Python branches (padding, resizing) do not apply.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # torch 2.9+ flags the TorchScript exporter as legacy; it is the one that needs no onnxscript.
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
         torch.onnx.export(
             device_model,
             (dummy,),
