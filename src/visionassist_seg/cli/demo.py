@@ -12,11 +12,11 @@ from visionassist_seg.cli._common import SeedOpt
 DirOpt = Annotated[Path, typer.Option("--dir", help="Folder for the demo's raw data, dataset and run.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo's folders in --dir.")]
 CountOpt = Annotated[
-    Optional[int], typer.Option("--count", min=4, help="Synthetic train samples (default: 120).", show_default=False)
+    Optional[int], typer.Option("--count", min=4, help="Synthetic train samples. [default: 120]", show_default=False)
 ]
-DemoEpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs (default: 15).", show_default=False)]
+DemoEpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs. [default: 15]", show_default=False)]
 DemoScaleOpt = Annotated[
-    Optional[float], typer.Option("--scale", min=0.05, max=1.0, help="Training scale (default: 0.25).", show_default=False)
+    Optional[float], typer.Option("--scale", min=0.05, max=1.0, help="Training scale. [default: 0.25]", show_default=False)
 ]
 DemoDeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, auto, cuda or mps.")]
 

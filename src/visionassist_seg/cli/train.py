@@ -9,37 +9,37 @@ import typer
 
 from visionassist_seg.cli._common import ConfigOpt, DatasetDirOpt, RepoOpt, RevisionOpt, SeedOpt, WorkersOpt
 
-EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs. (default: 15)", show_default=False)]
+EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs. [default: 15]", show_default=False)]
 BatchOpt = Annotated[
-    Optional[int], typer.Option("--batch-size", min=1, help="Batch size. (default: 32)", show_default=False)
+    Optional[int], typer.Option("--batch-size", min=1, help="Batch size. [default: 32]", show_default=False)
 ]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate. (default: 1e-3)", show_default=False)]
+LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate. [default: 1e-3]", show_default=False)]
 DeviceOpt = Annotated[
-    Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps. (default: auto)", show_default=False)
+    Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps. [default: auto]", show_default=False)
 ]
 ScaleOpt = Annotated[
     Optional[float],
-    typer.Option("--scale", help="Train at this fraction of 400x640 (0 < F <= 1); ONNX still takes 400x640. (default: 1)", show_default=False),
+    typer.Option("--scale", help="Train at this fraction of 400x640 (0 < F <= 1); ONNX still takes 400x640. [default: 1]", show_default=False),
 ]
 TrainLimitOpt = Annotated[
     Optional[int], typer.Option("--limit", min=1, help="Use at most this many samples per split.", show_default=False)
 ]
 RunDirOpt = Annotated[
     Optional[Path],
-    typer.Option("--output-dir", help="Run folder. (default: runs/shallownet; with --resume, the checkpoint's folder)", show_default=False),
+    typer.Option("--output-dir", help="Run folder. [default: runs/shallownet; with --resume, the checkpoint's folder]", show_default=False),
 ]
 ResumeOpt = Annotated[
     Optional[Path], typer.Option("--resume", help="Continue from this last.pt checkpoint.", show_default=False)
 ]
 AmpOpt = Annotated[
-    Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. (default: on)", show_default=False)
+    Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. [default: on]", show_default=False)
 ]
 CompileOpt = Annotated[
-    Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. (default: off)", show_default=False)
+    Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. [default: off]", show_default=False)
 ]
 RemoteOpt = Annotated[bool, typer.Option("--remote", help="Train on a Modal GPU instead of this machine.")]
 GpuOpt = Annotated[
-    Optional[str], typer.Option("--gpu", help="Modal GPU type with --remote (L4, A100, H100, ...). (default: L4)", show_default=False)
+    Optional[str], typer.Option("--gpu", help="Modal GPU type with --remote (L4, A100, H100, ...). [default: L4]", show_default=False)
 ]
 DetachOpt = Annotated[bool, typer.Option("--detach", help="With --remote: start the run and return at once.")]
 
