@@ -107,3 +107,10 @@ def test_resolve_device():
             resolve_device("cuda")
     with pytest.raises(VasegError, match="Unknown --device"):
         resolve_device("tpu9")
+
+
+def test_training_on_legacy_data_says_so_and_trains(legacy_dataset, tmp_path, capsys):
+    result = train(_settings(legacy_dataset, tmp_path / "legacy", epochs=1), progress=False)
+    err = capsys.readouterr().err
+    assert "Legacy dataset format" in err and "Gamma + CLAHE" in err
+    assert result.onnx_path.is_file() and len(result.metrics) == 1

@@ -452,7 +452,7 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
     mlflow_run.finish(run_dir)
     return TrainResult(
         run_dir=run_dir, best_pupil_iou=float(best["pupil_iou"]), best_miou=float(best["miou"]),
-        epochs_run=settings.epochs - start_epoch, onnx_path=onnx_path, best_epoch=int(best["epoch"]),
+        epochs_run=max(0, settings.epochs - start_epoch), onnx_path=onnx_path, best_epoch=int(best["epoch"]),
         device=str(device), metrics=history,
     )  # fmt: skip
 
