@@ -4,7 +4,7 @@ import pytest
 from visionassist_seg.train.loader import ParquetReader, index_dataset
 from visionassist_seg.train.pages import Unsupported, _ThriftReader, unsplit_streams
 
-from conftest import make_rows, write_split
+from train_fixtures import make_rows, write_split
 
 
 def _compare(path, expect_direct: bool) -> None:

@@ -162,17 +162,29 @@ class ArrayColumn:
         definition = rle_levels([(self.max_definition, size)], _bit_width(self.max_definition))
         return struct.pack("<i", len(repetition)) + repetition + struct.pack("<i", len(definition)) + definition
 
-    def values(self, array: np.ndarray) -> bytes:
-        """Return the encoded values of one row (PLAIN, or BYTE_STREAM_SPLIT of 4-byte values)."""
+    def page_buffer(self) -> np.ndarray:
+        """Return a reusable uint8 page buffer: this column's levels, then room for one row's values."""
+        levels = np.frombuffer(self.levels(), dtype=np.uint8)
+        page = np.zeros(levels.size + 4 * int(np.prod(self.shape)), dtype=np.uint8)
+        page[: levels.size] = levels
+        return page
+
+    def encode_values(self, array: np.ndarray, out: np.ndarray) -> None:
+        """Write one row's values into ``out`` (4 bytes a value): PLAIN, or BYTE_STREAM_SPLIT.
+
+        For uint8 data stored as INT32 with BYTE_STREAM_SPLIT, only the first (low byte)
+        stream changes; the three high-byte streams stay zero from the buffer's creation.
+        """
+        size = int(np.prod(self.shape))
         if self.physical == _INT32:
-            if self.byte_stream_split:  # the low byte stream, then three streams of zero high bytes
-                flat = np.ascontiguousarray(array, dtype=np.uint8).reshape(-1)
-                return flat.tobytes() + bytes(3 * flat.size)
-            return np.ascontiguousarray(array, dtype="<i4").tobytes()
-        flat = np.ascontiguousarray(array, dtype="<f4").reshape(-1)
-        if self.byte_stream_split:
-            return flat.view(np.uint8).reshape(-1, 4).T.tobytes()
-        return flat.tobytes()
+            if self.byte_stream_split:
+                out[:size] = array.reshape(-1)
+            else:
+                out.view("<i4")[:] = array.reshape(-1)
+        elif self.byte_stream_split:
+            np.copyto(out.reshape(4, size), np.ascontiguousarray(array, dtype="<f4").reshape(-1).view(np.uint8).reshape(size, 4).T)
+        else:
+            out.view("<f4")[:] = array.reshape(-1)
 
     def schema_elements(self) -> list[bytes]:
         elements = []
@@ -226,7 +238,7 @@ class ShardWriter:
 
         self._codecs = {name: pa.Codec("zstd", compression_level=level) for name, level in compression_levels.items()}
         self._arrays = list(arrays)
-        self._levels = {column.name: column.levels() for column in self._arrays}
+        self._pages = {column.name: column.page_buffer() for column in self._arrays}
         self._metadata = key_value_metadata
         self._row_groups: list[bytes] = []
         self._rows = 0
@@ -257,7 +269,7 @@ class ShardWriter:
         )
         self._rows += len(rows)
 
-    def _write_page(self, payload: bytes, num_values: int, encoding: int, codec_name: str) -> tuple[int, int]:
+    def _write_page(self, payload, num_values: int, encoding: int, codec_name: str) -> tuple[int, int]:  # payload: buffer
         compressed = self._codecs[codec_name].compress(payload, asbytes=True)
         header = thrift_struct(
             [(1, "i32", _DATA_PAGE), (2, "i32", len(payload)), (3, "i32", len(compressed)),
@@ -272,11 +284,14 @@ class ShardWriter:
         size = int(np.prod(column.shape))
         encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
         uncompressed = compressed = 0
+        page = self._pages[column.name]
+        values = page[page.size - 4 * size :]
         for row in rows:
             array = row[column.name]
             if array.shape != column.shape:
                 raise ValueError(f"column {column.name}: row {row['filename']} has shape {array.shape}, expected {column.shape}")
-            sizes = self._write_page(self._levels[column.name] + column.values(array), size, encoding, column.name)
+            column.encode_values(array, values)
+            sizes = self._write_page(page, size, encoding, column.name)
             uncompressed += sizes[0]
             compressed += sizes[1]
         return _ChunkMeta(column.path(), column.physical, [encoding, _RLE], size * len(rows), uncompressed, compressed, offset)
