@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visionassist_seg.data.shards import nested_list_array
 from visionassist_seg.ops import HEIGHT, WIDTH, gamma_correct, preprocess_sample
 
 
@@ -21,16 +22,6 @@ def eye_frame(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     label[r < pupil] = 3
     image = np.choose(label, [170, 200, 110, 30]).astype(np.float32) + rng.normal(0, 6, label.shape)
     return np.clip(image, 0, 255).astype(np.uint8), label
-
-
-def _nested(batch: np.ndarray):
-    import pyarrow as pa
-
-    array = pa.array(np.ascontiguousarray(batch).reshape(-1))
-    for dim in reversed(batch.shape[1:]):
-        offsets = pa.array(np.arange(0, len(array) + 1, dim, dtype=np.int32))
-        array = pa.ListArray.from_arrays(offsets, array)
-    return array
 
 
 PRECOMPUTE_OPTIONS = {
@@ -66,7 +57,7 @@ def write_split(
         cols = []
         for fld in schema:
             if fld.name in arrays:
-                cols.append(pa.ExtensionArray.from_storage(fld.type, _nested(np.stack([r[fld.name] for r in rows]))))
+                cols.append(pa.ExtensionArray.from_storage(fld.type, nested_list_array(np.stack([r[fld.name] for r in rows]))))
             else:
                 cols.append(pa.array([r[fld.name] for r in rows], type=fld.type))
         table = pa.Table.from_arrays(cols, schema=schema)

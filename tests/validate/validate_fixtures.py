@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visionassist_seg.data.shards import nested_list_array
 from visionassist_seg.data.schema import shard_name
 from visionassist_seg.ops import preprocess_sample
 
@@ -37,16 +38,6 @@ def raw_rows(raw_root: Path, split: str, *, legacy: bool = False) -> list[dict]:
     return rows
 
 
-def _nested(batch: np.ndarray):
-    import pyarrow as pa
-
-    array = pa.array(np.ascontiguousarray(batch).reshape(-1))
-    for dim in reversed(batch.shape[1:]):
-        offsets = pa.array(np.arange(0, len(array) + 1, dim, dtype=np.int32))
-        array = pa.ListArray.from_arrays(offsets, array)
-    return array
-
-
 def write_shard(path: Path, rows: list[dict], *, legacy: bool = False, compression: str = "zstd") -> None:
     """Write ``rows`` as one parquet shard: the HF feature schema, or the legacy flat lists without `preprocessed`."""
     import pyarrow as pa
@@ -64,7 +55,7 @@ def write_shard(path: Path, rows: list[dict], *, legacy: bool = False, compressi
         columns = []
         for field in schema:
             if field.name in arrays:
-                storage = _nested(np.stack([row[field.name] for row in rows]))
+                storage = nested_list_array(np.stack([row[field.name] for row in rows]))
                 columns.append(pa.ExtensionArray.from_storage(field.type, storage.cast(field.type.storage_type)))
             else:
                 columns.append(pa.array([row[field.name] for row in rows], type=field.type))
