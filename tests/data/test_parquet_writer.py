@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from visionassist_seg.data.parquet_writer import ArrayColumn, ShardWriter, level_runs, thrift_struct
 from visionassist_seg.data.schema import dataset_features
-from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table
+from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table, sha256_file
 from visionassist_seg.data.synthetic import make_sample
 from visionassist_seg.ops import preprocess_sample
 
@@ -38,6 +38,7 @@ def test_shard_writer_reads_back_identical_to_pyarrow_writer(tmp_path):
     with open_shard_writer(ours, compression_level=3) as writer:
         for rows in groups:
             writer.write_rows(rows)
+    assert writer.sha256 == sha256_file(ours)
     features = dataset_features()
     reference = tmp_path / "pyarrow.parquet"
     with pq.ParquetWriter(reference, features.arrow_schema, **parquet_options(3)) as writer:

@@ -15,6 +15,7 @@ the Array2D/Array3D extension types. Tests compare every file with pyarrow's rea
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 from dataclasses import dataclass
@@ -243,7 +244,8 @@ class ShardWriter:
         self._row_groups: list[bytes] = []
         self._rows = 0
         self._file = open(path, "wb")
-        self._file.write(MAGIC)
+        self._digest = hashlib.sha256()
+        self._write(MAGIC)
 
     def __enter__(self) -> "ShardWriter":
         return self
@@ -253,6 +255,15 @@ class ShardWriter:
             self.close()
         else:
             self._file.close()
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._digest.update(data)
+
+    @property
+    def sha256(self) -> str:
+        """Return the hex sha256 of everything written so far (the whole file once closed)."""
+        return self._digest.hexdigest()
 
     def write_rows(self, rows: Sequence[dict]) -> None:
         """Write ``rows`` (dicts of numpy arrays, ``filename`` str, ``preprocessed`` bool) as one row group."""
@@ -275,8 +286,8 @@ class ShardWriter:
             [(1, "i32", _DATA_PAGE), (2, "i32", len(payload)), (3, "i32", len(compressed)),
              (5, "struct", thrift_struct([(1, "i32", num_values), (2, "i32", encoding), (3, "i32", _RLE), (4, "i32", _RLE)]))]
         )
-        self._file.write(header)
-        self._file.write(compressed)
+        self._write(header)
+        self._write(compressed)
         return len(header) + len(payload), len(header) + len(compressed)
 
     def _write_array_chunk(self, column: ArrayColumn, rows: Sequence[dict]) -> _ChunkMeta:
@@ -317,9 +328,9 @@ class ShardWriter:
                 (6, "binary", f"visionassist-seg version {__version__} (shard writer)"),
             ]
         )
-        self._file.write(footer)
-        self._file.write(struct.pack("<i", len(footer)))
-        self._file.write(MAGIC)
+        self._write(footer)
+        self._write(struct.pack("<i", len(footer)))
+        self._write(MAGIC)
         self._file.close()
 
     def _schema(self) -> list[bytes]:

@@ -188,7 +188,7 @@ def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], 
     Rows are written in row groups of ``settings.row_group_size``, so memory stays
     bounded by that many samples. The file appears in ``data/`` only once complete.
     """
-    from visionassist_seg.data.shards import open_shard_writer, replace_atomic, sha256_file
+    from visionassist_seg.data.shards import open_shard_writer, replace_atomic
 
     fingerprint = task_fingerprint(task, settings)
     done = _resumable(task, settings, fingerprint)
@@ -209,7 +209,7 @@ def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], 
                 if batch:
                     writer.write_rows(batch)
                     rows_written += len(batch)
-        digest = sha256_file(tmp)
+        digest = writer.sha256  # hashed while writing: no second read of the file
         result = ShardResult(task.split, task.name, rows_written, digest, tmp.stat().st_size, fingerprint, skipped)
         replace_atomic(tmp, output_dir / DATA_DIR / task.name)
     finally:
