@@ -107,12 +107,13 @@ def writer_ms_per_sample(raw_dir: Path, work: Path, count: int = 32) -> dict[str
     features = dataset_features()
     groups = [rows[i : i + 16] for i in range(0, len(rows), 16)]
     start = time.perf_counter()
-    with pq.ParquetWriter(work / "pyarrow.parquet", features.arrow_schema, **parquet_options(3)) as writer:
+    level = Settings().compression_level
+    with pq.ParquetWriter(work / "pyarrow.parquet", features.arrow_schema, **parquet_options(level)) as writer:
         for group in groups:
             writer.write_table(rows_to_table(group, features))
     pyarrow_ms = (time.perf_counter() - start) / len(rows) * 1e3
     start = time.perf_counter()
-    with open_shard_writer(work / "vaseg.parquet", 3) as writer:
+    with open_shard_writer(work / "vaseg.parquet", level) as writer:
         for group in groups:
             writer.write_rows(group)
     vaseg_ms = (time.perf_counter() - start) / len(rows) * 1e3
