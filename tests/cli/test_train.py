@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from visionassist_seg.cli.app import app
 
-_spec = importlib.util.spec_from_file_location("train_datasets", Path(__file__).parents[1] / "train" / "conftest.py")
+_spec = importlib.util.spec_from_file_location("train_datasets", Path(__file__).parents[1] / "train" / "train_fixtures.py")
 _datasets = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_datasets)
 
