@@ -90,6 +90,8 @@ def test_precompute_limit_applies_per_split_and_removes_stale_shards(raw_dir, ma
     settings = make_settings(raw_dir, shard_size=2)
     run_precompute(settings, download=False, progress=False)
     assert len(list_shards(settings.output_dir)["train"]) == 4
+    foreign = settings.output_dir / "data" / "test-00000-of-00001.parquet"
+    foreign.write_bytes(b"not ours")
     limited = settings.model_copy(update={"limit": 3})
     report = run_precompute(limited, download=False, progress=False)
     assert report.rows == {"train": 3, "validation": 2}
@@ -97,6 +99,7 @@ def test_precompute_limit_applies_per_split_and_removes_stale_shards(raw_dir, ma
         "train-00000-of-00002.parquet",
         "train-00001-of-00002.parquet",
     ]
+    assert foreign.exists()  # shards of splits precompute does not write are left alone
 
 
 def test_precompute_resumes_after_interruption_redoing_only_unfinished_shards(raw_dir, make_settings, tmp_path):

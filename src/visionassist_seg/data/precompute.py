@@ -249,9 +249,9 @@ def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[S
 
     output_dir = Path(settings.output_dir)
     planned = {t.name for t in tasks}
-    for split_shards in list_shards(output_dir).values():
+    for split, split_shards in list_shards(output_dir).items():
         for path in split_shards:
-            if path.name not in planned:  # left by an earlier run with another --limit or shard size
+            if split in SPLITS and path.name not in planned:  # left by a run with another --limit or shard size
                 path.unlink()
     by_split: dict[str, list[ShardResult]] = {s: [] for s in SPLITS}
     for result in sorted(results, key=lambda r: r.name):
