@@ -85,7 +85,7 @@ def test_shard_writer_any_shape_round_trips(tmp_path_factory, shape, dtype, spli
     table = pq.read_table(path)
     assert table.column("filename").to_pylist() == [f"r{i}" for i in range(rows)]
     assert table.column("preprocessed").to_pylist() == [i % 2 == 0 for i in range(rows)]
-    for got, want in zip(table.column("a").to_pylist(), arrays):
+    for got, want in zip(table.column("a").to_pylist(), arrays, strict=True):
         np.testing.assert_array_equal(np.array(got, dtype=dtype), want)
 
 

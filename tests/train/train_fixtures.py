@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from visionassist_seg.data.shards import nested_list_array
-from visionassist_seg.ops import HEIGHT, WIDTH, gamma_correct, preprocess_sample
+from visionassist_seg.ops import HEIGHT, WIDTH, preprocess_sample
 
 
 def eye_frame(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
