@@ -388,13 +388,10 @@ def run_shards(
 
 def run_precompute(settings: Settings, *, download: bool = True, progress: bool = True) -> PrecomputeReport:
     """Download raw data if needed, write every shard in parallel, then the manifest and card."""
-    from visionassist_seg.data.raw import find_data_root
     from visionassist_seg.kaggle import ensure_raw
 
     if download:
         ensure_raw(settings)
-    elif find_data_root(settings.raw_dir) is None:
-        require_data_root(settings.raw_dir)
     tasks = plan_shards(settings)
     _clear_stale_temporaries(Path(settings.output_dir))
     started = time.perf_counter()

@@ -7,21 +7,10 @@ from typing import Iterator
 
 import numpy as np
 
+from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES
 from visionassist_seg.errors import VasegError
-from visionassist_seg.ops.sample import HEIGHT, WIDTH
 
-ARRAY_SHAPES: dict[str, tuple[int, ...]] = {
-    "image": (HEIGHT, WIDTH),
-    "label": (HEIGHT, WIDTH),
-    "spatial_weights": (HEIGHT, WIDTH),
-    "dist_map": (2, HEIGHT, WIDTH),
-}
-ARRAY_DTYPES: dict[str, np.dtype] = {
-    "image": np.dtype(np.uint8),
-    "label": np.dtype(np.uint8),
-    "spatial_weights": np.dtype(np.float32),
-    "dist_map": np.dtype(np.float32),
-}
+__all__ = ["ARRAY_DTYPES", "ARRAY_SHAPES", "column_to_numpy", "read_batches"]
 
 
 def column_to_numpy(column, name: str, source: str = "") -> np.ndarray:  # column: pyarrow (Chunked)Array

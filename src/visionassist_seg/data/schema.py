@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 
 SPLITS = ("train", "validation")
@@ -12,6 +14,19 @@ COLUMNS = ("image", "label", "spatial_weights", "dist_map", "filename", "preproc
 DATA_DIR = "data"
 MANIFEST = "manifest.json"
 CARD = "README.md"
+# The array columns: one place for their shapes and dtypes (features, writer, readers).
+ARRAY_SHAPES: dict[str, tuple[int, ...]] = {
+    "image": (HEIGHT, WIDTH),
+    "label": (HEIGHT, WIDTH),
+    "spatial_weights": (HEIGHT, WIDTH),
+    "dist_map": (2, HEIGHT, WIDTH),
+}
+ARRAY_DTYPES: dict[str, np.dtype] = {
+    "image": np.dtype(np.uint8),
+    "label": np.dtype(np.uint8),
+    "spatial_weights": np.dtype(np.float32),
+    "dist_map": np.dtype(np.float32),
+}
 SHARD_PATTERN = re.compile(r"^(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
@@ -19,16 +34,11 @@ def dataset_features():  # -> datasets.Features (imported lazily: datasets is sl
     """Return the Hugging Face `Features` of a precomputed dataset row."""
     import datasets
 
-    return datasets.Features(
-        {
-            "image": datasets.Array2D((HEIGHT, WIDTH), "uint8"),
-            "label": datasets.Array2D((HEIGHT, WIDTH), "uint8"),
-            "spatial_weights": datasets.Array2D((HEIGHT, WIDTH), "float32"),
-            "dist_map": datasets.Array3D((2, HEIGHT, WIDTH), "float32"),
-            "filename": datasets.Value("string"),
-            "preprocessed": datasets.Value("bool"),
-        }
-    )
+    array_types = {2: datasets.Array2D, 3: datasets.Array3D}
+    features = {
+        name: array_types[len(shape)](shape, ARRAY_DTYPES[name].name) for name, shape in ARRAY_SHAPES.items()
+    }
+    return datasets.Features({**features, "filename": datasets.Value("string"), "preprocessed": datasets.Value("bool")})
 
 
 def shard_name(split: str, index: int, count: int) -> str:

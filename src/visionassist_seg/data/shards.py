@@ -15,8 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
-ARRAY_COLUMNS = ("image", "label", "spatial_weights", "dist_map")
-FLOAT_COLUMNS = ("spatial_weights", "dist_map")
+from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES
+
+ARRAY_COLUMNS = tuple(ARRAY_SHAPES)
+# BYTE_STREAM_SPLIT for the uint8 columns (parquet stores them as 4-byte INT32: the three
+# high-byte streams are zeros that cost nothing to write or compress) and for dist_map
+# (exponent and mantissa bytes compress far better apart); PLAIN for the sparse weights.
+BYTE_STREAM_SPLIT_COLUMNS = ("image", "label", "dist_map")
 
 
 def nested_list_array(batch: np.ndarray):  # -> pyarrow.ListArray
@@ -58,52 +63,45 @@ def rows_to_table(rows: Sequence[dict], features):  # -> pyarrow.Table
 
 def leaf_path(name: str) -> str:
     """Return the parquet leaf column path of an array column (``dist_map.list.element.list...``)."""
-    depth = {"image": 2, "label": 2, "spatial_weights": 2, "dist_map": 3}[name]
-    return name + ".list.element" * depth
+    return name + ".list.element" * len(ARRAY_SHAPES[name])
+
+
+def compression_levels(compression_level: int) -> dict[str, int]:
+    """Return the zstd level of every column: ``compression_level`` for dist_map, 1 elsewhere.
+
+    dist_map carries most of the bytes, so it alone gets the stronger level; the label and
+    weights columns are nearly all zeros and the image is sensor noise, where higher
+    levels buy little.
+    """
+    levels = {name: 1 for name in (*ARRAY_SHAPES, "filename", "preprocessed")}
+    levels["dist_map"] = compression_level
+    return levels
 
 
 def parquet_options(compression_level: int) -> dict:
     """Return the ParquetWriter options used for every shard (kept together so output is reproducible).
 
-    - image, dist_map: BYTE_STREAM_SPLIT (parquet stores uint8 as 4-byte INT32; for
-      floats the exponent and mantissa bytes land in separate, far more compressible
-      streams), zstd. BSS only applies without dictionary encoding.
-    - label, spatial_weights: two distinct values, nearly all zero: plain + zstd level 1
-      shrinks them to well under 1 KB per row already.
-    - dist_map carries most of the bytes, so it alone gets ``compression_level``.
+    The same encodings as `open_shard_writer`: BYTE_STREAM_SPLIT for
+    ``BYTE_STREAM_SPLIT_COLUMNS`` (it only applies without dictionary encoding), zstd
+    level 1 everywhere except ``compression_level`` for dist_map.
     """
-    fast = 1
+    levels = compression_levels(compression_level)
     return {
         "compression": "zstd",
-        "compression_level": {
-            leaf_path("image"): fast,
-            leaf_path("label"): fast,
-            leaf_path("spatial_weights"): fast,
-            leaf_path("dist_map"): compression_level,
-            "filename": fast,
-            "preprocessed": fast,
-        },
+        "compression_level": {leaf_path(n) if n in ARRAY_SHAPES else n: level for n, level in levels.items()},
         "use_dictionary": ["filename"],
-        "use_byte_stream_split": [leaf_path("image"), leaf_path("label"), leaf_path("dist_map")],
+        "use_byte_stream_split": [leaf_path(name) for name in BYTE_STREAM_SPLIT_COLUMNS],
         "write_statistics": False,
     }
 
 
 def shard_columns():  # -> list[ArrayColumn]
-    """Return the array columns of a shard with their encodings.
-
-    BYTE_STREAM_SPLIT for uint8 columns (parquet stores them as 4-byte INT32: the three
-    high-byte streams are zeros that cost nothing to write or compress) and dist_map
-    (exponent and mantissa bytes compress far better apart); PLAIN for the sparse weights.
-    """
+    """Return the array columns of a shard with their shapes, dtypes and encodings."""
     from visionassist_seg.data.parquet_writer import ArrayColumn
-    from visionassist_seg.ops.sample import HEIGHT, WIDTH
 
     return [
-        ArrayColumn("image", (HEIGHT, WIDTH), np.dtype(np.uint8), byte_stream_split=True),
-        ArrayColumn("label", (HEIGHT, WIDTH), np.dtype(np.uint8), byte_stream_split=True),
-        ArrayColumn("spatial_weights", (HEIGHT, WIDTH), np.dtype(np.float32), byte_stream_split=False),
-        ArrayColumn("dist_map", (2, HEIGHT, WIDTH), np.dtype(np.float32), byte_stream_split=True),
+        ArrayColumn(name, shape, ARRAY_DTYPES[name], byte_stream_split=name in BYTE_STREAM_SPLIT_COLUMNS)
+        for name, shape in ARRAY_SHAPES.items()
     ]
 
 
@@ -141,17 +139,10 @@ def _pyarrow_metadata() -> dict[bytes, bytes]:
 
 
 def open_shard_writer(path: Path, compression_level: int):  # -> ShardWriter
-    """Return a fixed-schema shard writer: zstd level 1, except ``compression_level`` for dist_map.
-
-    dist_map carries most of the bytes, so it alone gets the stronger level; the label and
-    weights columns are nearly all zeros and the image is sensor noise, where higher
-    levels buy little.
-    """
+    """Return a fixed-schema shard writer with `compression_levels`."""
     from visionassist_seg.data.parquet_writer import ShardWriter
 
-    levels = {name: 1 for name in ("image", "label", "spatial_weights", "filename", "preprocessed")}
-    levels["dist_map"] = compression_level
-    return ShardWriter(path, shard_columns(), hf_key_value_metadata(), levels)
+    return ShardWriter(path, shard_columns(), hf_key_value_metadata(), compression_levels(compression_level))
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
