@@ -121,17 +121,39 @@ class Settings(BaseSettings):
         toml_file = _config_file.get() or DEFAULT_CONFIG_FILE
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
+    @classmethod
+    def secret_fields(cls) -> frozenset[str]:
+        """Return the names of the fields that hold secrets (masked in output, never serialised)."""
+        return frozenset(name for name, info in cls.model_fields.items() if "SecretStr" in repr(info.annotation))
+
     def masked_dump(self) -> dict[str, Any]:
         """Return the settings as JSON-ready values with every secret masked."""
         data = self.model_dump(mode="json")
-        for name, value in data.items():
-            if isinstance(getattr(self, name), SecretStr):
-                data[name] = "**********" if value else None
+        for name in self.secret_fields():
+            data[name] = "**********" if data[name] else None
         return data
+
+    def without_secrets_json(self) -> str:
+        """Return the settings as JSON with the secret fields left out (for other processes)."""
+        return self.model_dump_json(exclude=set(self.secret_fields()))
 
     def training_dataset(self) -> Path:
         """Return the dataset folder training reads (``dataset`` or else ``output_dir``)."""
         return self.dataset if self.dataset is not None else self.output_dir
+
+    def local_training_folder(self) -> Path | None:
+        """Return the local folder training reads per ``train_source``, or None for the Hub dataset.
+
+        'local' is ``dataset`` (else ``output_dir``), 'hub' is ``hf_repo``, 'auto' is
+        ``dataset`` if set, else ``output_dir`` if it holds shards, else ``hf_repo``.
+        """
+        from visionassist_seg.data.schema import list_shards
+
+        if self.train_source == "hub":
+            return None
+        if self.train_source == "local" or self.dataset is not None:
+            return self.training_dataset()
+        return self.output_dir if list_shards(self.output_dir) else None
 
 
 @contextmanager

@@ -364,7 +364,7 @@ def run_shards(
     context = multiprocessing.get_context("spawn")
     progress_queue = context.Queue()
     # Without secrets: workers need the paths and parameters only.
-    settings_json = settings.model_copy(update={"hf_token": None}).model_dump_json()
+    settings_json = settings.without_secrets_json()
     # Largest shards first keeps the workers busy until the end.
     order = sorted(tasks, key=lambda t: -len(t.samples))
     with ProcessPoolExecutor(

@@ -46,17 +46,12 @@ class FetchResult:
     status: dict[str, Any] | None
 
 
-def secret_fields() -> frozenset[str]:
-    """Return the names of the settings that hold secrets (never sent to Modal as settings)."""
-    return frozenset(name for name, info in Settings.model_fields.items() if "SecretStr" in repr(info.annotation))
-
-
 def settings_payload(settings: Settings, **changes: Any) -> str:
     """Return the settings as JSON for a remote function, secrets left out, with ``changes`` applied.
 
     ``PurePosixPath`` values (Volume paths) are written as POSIX strings whatever the local OS.
     """
-    data = json.loads(settings.model_dump_json(exclude=set(secret_fields())))
+    data = json.loads(settings.without_secrets_json())
     for name, value in changes.items():
         if name not in Settings.model_fields:
             raise ValueError(f"unknown settings field {name!r}")
@@ -103,25 +98,10 @@ def _modal_errors() -> Iterator[None]:
         ) from None
 
 
-def local_training_dataset(settings: Settings) -> Path | None:
-    """Return the local folder training reads per ``train_source``, or None for the Hub dataset.
-
-    Same choice as local training: 'local' is ``dataset`` (else ``output_dir``), 'hub' is
-    ``hf_repo``, 'auto' is ``dataset`` if set, else ``output_dir`` if it holds shards, else ``hf_repo``.
-    """
-    from visionassist_seg.data.schema import list_shards
-
-    if settings.train_source == "hub":
-        return None
-    if settings.train_source == "local" or settings.dataset is not None:
-        return settings.training_dataset()
-    return settings.output_dir if list_shards(settings.output_dir) else None
-
-
 def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs:
     """Upload what training needs from this machine and return the settings overrides for the container.
 
-    A local dataset folder (see `local_training_dataset`) is uploaded under ``datasets/local/``
+    A local dataset folder (see `Settings.local_training_folder`) is uploaded under ``datasets/local/``
     unless the Volume already holds the same manifest; otherwise the container reads the Hub
     dataset ``hf_repo`` cached on the Volume (downloaded once, or written there by
     ``vaseg precompute --remote``). A ``--resume`` checkpoint is uploaded under ``uploads/NAME/``.
@@ -130,7 +110,7 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
 
     # The container always reads a folder on the Volume, whatever the local choice was.
     overrides: dict[str, Any] = {"run_dir": mounted(run_key(name)), "train_source": "local"}
-    dataset = local_training_dataset(settings)
+    dataset = settings.local_training_folder()
     if dataset is not None:
         if not list_shards(dataset):
             raise VasegError(
