@@ -45,7 +45,12 @@ def dataset_url(repo_id: str, revision: str | None = None, endpoint: str = "http
 
 
 def push_dataset(
-    dataset_dir: Path, settings: Settings, *, force: bool = False, message: str | None = None
+    dataset_dir: Path,
+    settings: Settings,
+    *,
+    force: bool = False,
+    message: str | None = None,
+    progress: bool = True,
 ) -> str:
     """Return the Hub URL of ``dataset_dir`` after publishing its shards and dataset card.
 
@@ -53,15 +58,16 @@ def push_dataset(
     (and the ``settings.hf_revision`` branch) if needed, then uploads ``data/*.parquet``
     and ``README.md`` with `HfApi.upload_folder`, which commits large folders in several
     parts and, rerun after an interruption, skips files already committed and data
-    already uploaded (hf_xet).
+    already uploaded (hf_xet). ``progress`` shows the validation scan's progress bar.
 
     Raises:
         VasegError: the dataset fails validation (unless ``force``), no token, the token
             is rejected (401), no write access (403), or the Hub cannot be reached.
     """
     dataset_dir = Path(dataset_dir)
-    _check_before_push(dataset_dir, settings, force)
-    token = resolve_token(settings)
+    _require_dataset_folder(dataset_dir)
+    token = resolve_token(settings)  # before the validation scan: a missing token fails fast
+    _check_before_push(dataset_dir, settings, force, progress)
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
@@ -81,16 +87,21 @@ def push_dataset(
     return dataset_url(repo_id, revision, api.endpoint)
 
 
-def _check_before_push(dataset_dir: Path, settings: Settings, force: bool) -> None:
-    """Raise a VasegError when ``dataset_dir`` is not a precomputed dataset or fails validation."""
-    from visionassist_seg.validate import validate_dataset
-
+def _require_dataset_folder(dataset_dir: Path) -> None:
+    """Raise a VasegError when ``dataset_dir`` has no ``data/`` folder or dataset card (a quick look, no scan)."""
     if not (dataset_dir / DATA_DIR).is_dir() or not (dataset_dir / CARD).is_file():
         raise VasegError(
             f"{dataset_dir} is not a precomputed dataset (needs {DATA_DIR}/*.parquet and {CARD}). "
             "Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
         )
-    report = validate_dataset(dataset_dir, workers=settings.workers, progress=True)
+
+
+def _check_before_push(dataset_dir: Path, settings: Settings, force: bool, progress: bool = True) -> None:
+    """Raise a VasegError when ``dataset_dir`` is not a precomputed dataset or fails validation."""
+    from visionassist_seg.validate import validate_dataset
+
+    _require_dataset_folder(dataset_dir)
+    report = validate_dataset(dataset_dir, workers=settings.workers, progress=progress)
     problems = [f"{row.check}: {row.details}" for row in report.failed_rows()]
     if report.legacy:
         problems.append("schema: legacy format (rerun `vaseg precompute` to publish the current format)")
@@ -101,8 +112,13 @@ def _check_before_push(dataset_dir: Path, settings: Settings, force: bool) -> No
         )
 
 
-def download_dataset(repo_id: str, revision: str | None = None) -> Path:
-    """Return the local folder (in the Hub cache) holding the dataset's shards, card and manifest.
+def download_dataset(
+    repo_id: str, revision: str | None = None, *, local_dir: Path | None = None, token: str | None = None
+) -> Path:
+    """Return the local folder holding the dataset's shards, card and manifest.
+
+    The files land in the Hub cache, or in the plain folder ``local_dir`` when given.
+    ``token`` overrides the one from ``HF_TOKEN`` or the saved login.
 
     Raises:
         VasegError: the repository or revision does not exist or is not accessible, the
@@ -110,11 +126,16 @@ def download_dataset(repo_id: str, revision: str | None = None) -> Path:
     """
     from huggingface_hub import snapshot_download
 
+    options = {"local_dir": local_dir, "token": token}
     with _hub_errors(repo_id, "download"):
         folder = snapshot_download(
-            repo_id, repo_type="dataset", revision=revision, allow_patterns=DOWNLOAD_PATTERNS
+            repo_id,
+            repo_type="dataset",
+            revision=revision,
+            allow_patterns=DOWNLOAD_PATTERNS,
+            **{name: value for name, value in options.items() if value is not None},
         )
-    return Path(folder)
+    return Path(folder if local_dir is None else local_dir)
 
 
 @contextmanager

@@ -50,10 +50,9 @@ def commit_volume(settings: Settings) -> None:
 def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
     """Write ``run_dir/remote.json`` (``status``: running, finished or failed) and return its content."""
     record = {"status": status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    partial = run_dir / (STATUS_FILE + ".part")
-    partial.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    partial.replace(run_dir / STATUS_FILE)
+    from visionassist_seg.data.shards import write_json_atomic
+
+    write_json_atomic(run_dir / STATUS_FILE, record, sort_keys=False)  # "status" stays the first key
     return record
 
 
@@ -74,32 +73,17 @@ def ensure_hub_dataset(settings: Settings) -> Path:
 def download_hub_dataset(settings: Settings, dataset_dir: Path) -> None:
     """Download the shards, manifest and card of Hub dataset ``hf_repo`` into ``dataset_dir``.
 
-    Unlike `visionassist_seg.hub.download_dataset` (the Hub cache), the files land in a plain
-    folder on the Volume, where every later container finds them.
+    Unlike `visionassist_seg.hub.download_dataset`'s default (the Hub cache), the files land in a
+    plain folder on the Volume, where every later container finds them.
 
     Raises:
         VasegError: the repository or revision does not exist or is not readable with the token
             (the Modal secret named by ``modal_hf_secret`` provides HF_TOKEN).
     """
-    from huggingface_hub import snapshot_download
-
-    from visionassist_seg.hub import DOWNLOAD_PATTERNS, hub_error
+    from visionassist_seg.hub import download_dataset
 
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    try:
-        snapshot_download(
-            settings.hf_repo,
-            repo_type="dataset",
-            revision=settings.hf_revision,
-            local_dir=dataset_dir,
-            token=token,
-            allow_patterns=DOWNLOAD_PATTERNS,
-        )
-    except Exception as err:
-        translated = hub_error(err, settings.hf_repo, "download")
-        if translated is None:
-            raise
-        raise translated from None
+    download_dataset(settings.hf_repo, settings.hf_revision, local_dir=dataset_dir, token=token)
 
 
 def _summary(result: Any) -> Any:
@@ -196,5 +180,8 @@ def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: 
     if push:
         from visionassist_seg.hub import push_dataset
 
-        print(f"Pushed to {push_dataset(settings.output_dir, settings)}")
+        # Validate with the container's cores (``workers`` counts containers); no live bar in a log stream.
+        cores = max(1, int(settings.modal_cpu))
+        url = push_dataset(settings.output_dir, settings.model_copy(update={"workers": cores}), progress=False)
+        print(f"Pushed to {url}")
     return report

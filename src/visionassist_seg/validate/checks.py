@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-EDGE_WEIGHT = 20.0
+from visionassist_seg.ops.labels import EDGE_WEIGHT
+
 # Canny marks a pixel next to the 0/1 transition and RITnet's dilation adds one pixel
 # vertically, so every weighted pixel lies within two pixels of the label boundary.
 BOUNDARY_RADIUS = 2

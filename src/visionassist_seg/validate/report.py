@@ -95,10 +95,10 @@ class ValidationReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def write_json(self, path: Path) -> None:
-        """Write `to_json()` to ``path``, creating its folder."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        """Write `to_json()` to ``path`` atomically, creating its folder."""
+        from visionassist_seg.data.shards import write_json_atomic
+
+        write_json_atomic(Path(path), self.to_dict(), sort_keys=False)
 
     def to_table(self):  # -> rich.table.Table
         """Return the report as a rich table with one line per check."""

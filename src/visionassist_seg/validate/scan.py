@@ -12,10 +12,12 @@ from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
+from visionassist_seg.data.schema import COLUMNS
 from visionassist_seg.errors import VasegError
 from visionassist_seg.validate.checks import dist_map_problem, image_problem, label_problem, weights_problem
 from visionassist_seg.validate.report import Failure
 from visionassist_seg.validate.stats import SplitStatistics
+from visionassist_seg.validate.structure import LEGACY_COLUMNS
 
 SCHEMA = "schema"
 VALUE_CHECKS = ("values: label", "values: spatial_weights", "values: dist_map", "values: image")
@@ -82,8 +84,7 @@ def run_task(task: HashTask | ScanTask | RecomputeTask):
 
 
 def _columns(legacy: bool) -> list[str]:
-    base = ["image", "label", "spatial_weights", "dist_map", "filename"]
-    return base if legacy else [*base, "preprocessed"]
+    return list(LEGACY_COLUMNS if legacy else COLUMNS)
 
 
 def scan_row_group(task: ScanTask) -> ScanResult:

@@ -6,13 +6,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from visionassist_seg.data.reader import ARRAY_DTYPES, ARRAY_SHAPES
-from visionassist_seg.data.schema import COLUMNS, MANIFEST, SHARD_PATTERN, SPLITS, list_shards
+from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, COLUMNS, MANIFEST, SHARD_PATTERN, SPLITS, list_shards
 from visionassist_seg.validate.report import FAIL, LEGACY, PASS, CheckRow
 
 CURRENT = "current"
 LEGACY_FORMAT = "legacy"
-LEGACY_COLUMNS = ("image", "label", "spatial_weights", "dist_map", "filename")
+LEGACY_COLUMNS = tuple(c for c in COLUMNS if c != "preprocessed")
 _VALUE_TYPES = {"filename": ("string", "large_string"), "preprocessed": ("bool",)}
 
 
