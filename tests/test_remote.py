@@ -617,7 +617,7 @@ def test_remote_finalize_pushes_unless_strict_skips(tmp_path, monkeypatch):
     from visionassist_seg.data import precompute
 
     pushed = []
-    monkeypatch.setattr(hub, "push_dataset", lambda folder, settings: pushed.append(folder) or "https://hub/x")
+    monkeypatch.setattr(hub, "push_dataset", lambda folder, settings, **options: pushed.append(folder) or "https://hub/x")
     report = SimpleNamespace(skipped=[{"split": "train", "file": "train/images/1.png", "reason": "bad shape"}])
     monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
     settings = Settings(output_dir=tmp_path / "d", strict=True)
