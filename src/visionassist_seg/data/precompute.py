@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 from visionassist_seg import __version__
 from visionassist_seg.data.raw import RAW_SPLITS, RawSample, has_labels, list_split, read_image, read_label, require_data_root
 from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards, shard_name
+from visionassist_seg.data.shards import write_json_atomic
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops import intensity, labels
 from visionassist_seg.settings import Settings
@@ -214,7 +215,7 @@ def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], 
         replace_atomic(tmp, output_dir / DATA_DIR / task.name)
     finally:
         tmp.unlink(missing_ok=True)
-    _write_json_atomic(_state_path(output_dir, task.name), asdict(result))
+    write_json_atomic(_state_path(output_dir, task.name), asdict(result))
     return result
 
 
@@ -234,13 +235,6 @@ def _row_groups(
             if on_sample:
                 on_sample(1)
         yield rows, skipped
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[ShardResult], seconds: float = 0.0) -> PrecomputeReport:
@@ -268,7 +262,7 @@ def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[S
         seconds=seconds,
     )
     manifest = build_manifest(settings, by_split, report)
-    _write_json_atomic(output_dir / MANIFEST, manifest)
+    write_json_atomic(output_dir / MANIFEST, manifest)
     write_card(output_dir, manifest)
     return report
 
