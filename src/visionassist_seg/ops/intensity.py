@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -12,12 +14,16 @@ CLAHE_CLIP_LIMIT = 1.5
 CLAHE_TILE_GRID = (8, 8)
 
 
+@functools.lru_cache(maxsize=16)
 def gamma_table(gamma: float = GAMMA) -> np.ndarray:
     """Return the 256-entry uint8 lookup table ``uint8(255 * linspace(0, 1, 256) ** gamma)``.
 
-    The cast truncates (as the published pipeline does), it does not round.
+    The cast truncates (as the published pipeline does), it does not round. The table is
+    cached per ``gamma`` and read-only (it is shared between calls).
     """
-    return (255.0 * np.linspace(0, 1, 256) ** gamma).astype(np.uint8)
+    table = (255.0 * np.linspace(0, 1, 256) ** gamma).astype(np.uint8)
+    table.setflags(write=False)
+    return table
 
 
 def gamma_correct(image: np.ndarray, gamma: float = GAMMA) -> np.ndarray:

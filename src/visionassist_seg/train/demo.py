@@ -70,8 +70,9 @@ def run_demo(
         VasegError: the folder is not empty (without ``overwrite``) or the dataset fails validation.
     """
     from visionassist_seg.data.precompute import run_precompute
-    from visionassist_seg.data.synthetic import write_synthetic_raw
+    from visionassist_seg.data.synthetic import split_counts, write_synthetic_raw
     from visionassist_seg.settings import load_settings
+    from visionassist_seg.train.loader import scaled_size
     from visionassist_seg.train.loop import train
     from visionassist_seg.validate import validate_dataset
 
@@ -83,9 +84,10 @@ def run_demo(
         train_source="local", run_dir=run_dir, epochs=epochs, batch_size=batch_size, lr=lr, scale=scale, seed=seed,
         device=device, workers=1, amp=False, compile=False, resume=None, train_limit=None,
     )  # fmt: skip
+    height, width = scaled_size(scale)
     console.print(
-        f"vaseg demo in {directory}: {count} synthetic train samples (+{max(1, count // 4)} validation), "
-        f"scale {scale} ({round(400 * scale)}x{round(640 * scale)}), {epochs} epochs, batch {batch_size}, lr {lr:g}, "
+        f"vaseg demo in {directory}: {count} synthetic train samples (+{split_counts(count)['validation']} validation), "
+        f"scale {scale} ({height}x{width}), {epochs} epochs, batch {batch_size}, lr {lr:g}, "
         f"device {device}.",
         highlight=False,
     )

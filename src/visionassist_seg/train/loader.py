@@ -20,15 +20,15 @@ import cv2
 import numpy as np
 import torch
 
-from visionassist_seg.data.reader import ARRAY_DTYPES, ARRAY_SHAPES, column_to_numpy
-from visionassist_seg.data.schema import MANIFEST, list_shards
+from visionassist_seg.data.reader import column_to_numpy
+from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, list_shards
+from visionassist_seg.data.shards import ARRAY_COLUMNS
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.augment import Sample, augment
 from visionassist_seg.train.pages import Unsupported, locate_chunk, read_chunk
 
-ARRAY_COLUMNS = ("image", "label", "spatial_weights", "dist_map")
 BATCHES_PER_BLOCK = 2
 # A row group larger than this is read in sub-slices (bounded memory, some re-decoding).
 MAX_SLICE_ROWS = 64
@@ -280,7 +280,7 @@ class BlockDataset(torch.utils.data.Dataset):
         self.train = train
         self.seed = seed
         self.scale = scale
-        self.size = scaled_size(scale) if scale < 1 else (HEIGHT, WIDTH)
+        self.size = scaled_size(scale)
         self.full_labels = full_labels
         self.epoch = 0
         self.blocks: list[list[RowSlice]] = []

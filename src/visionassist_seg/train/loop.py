@@ -25,7 +25,7 @@ from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.settings import Settings
 from visionassist_seg.train.export import DeviceModel, export_onnx, upsample_logits
-from visionassist_seg.train.loader import BlockDataset, ParquetReader, SplitIndex, index_dataset, iterate_batches, scaled_size
+from visionassist_seg.train.loader import BlockDataset, SplitIndex, index_dataset, iterate_batches, scaled_size
 from visionassist_seg.train.losses import alpha_at, combined_loss
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import ShallowNet, count_parameters
@@ -358,7 +358,7 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
     _announce_legacy(indexes, folder)
     run_dir = Path(settings.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    height, width = scaled_size(settings.scale) if settings.scale < 1 else (HEIGHT, WIDTH)
+    height, width = scaled_size(settings.scale)
 
     model = ShallowNet(dropout=settings.dropout).to(device)
     if channels_last:
@@ -405,7 +405,6 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
         for epoch in range(start_epoch, settings.epochs):
             alpha = alpha_at(epoch, settings.epochs)
             lr = optimizer.param_groups[0]["lr"]
-            train_data.set_epoch(epoch)
             task = bar.add_task(f"epoch {epoch + 1}/{settings.epochs}", total=indexes["train"].rows, info="")
             report = _progress_callback(bar, task)
             stats = train_one_epoch(
@@ -435,7 +434,6 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
                 "scaler": scaler.state_dict(), "epoch": epoch + 1, "settings": settings.masked_dump(),
                 "metrics": history, "best": best, "rng": capture_rng(),
                 "model_config": {"dropout": settings.dropout, "scale": settings.scale, "height": height, "width": width},
-                "loader": {"seed": settings.seed, "next_epoch": epoch + 1},
             }  # fmt: skip
             save_checkpoint(run_dir / "last.pt", state)
             if improved:
@@ -493,7 +491,23 @@ def _finish(run_dir: Path, history: list[dict], val_index: SplitIndex, settings:
 
 
 def _overlay_samples(index: SplitIndex) -> tuple[np.ndarray, np.ndarray]:
-    arrays = ParquetReader().read(index.slices[0])
-    images = arrays["image"][:OVERLAY_IMAGES]
-    images = np.stack([enhance_image(np.ascontiguousarray(im)) if flag else im for im, flag in zip(images, arrays["enhance"])])
-    return images, np.asarray(arrays["label"][: len(images)])
+    """Return the first `OVERLAY_IMAGES` images (enhanced as the loader does) and labels of ``index``.
+
+    Reads only those rows' image and label columns from the first slice's row group.
+    """
+    from visionassist_seg.data.reader import read_batches
+
+    piece = index.slices[0]
+    rows = min(OVERLAY_IMAGES, piece.rows)
+    columns = ["image", "label"] + ([] if piece.legacy else ["preprocessed"])
+    batches = read_batches(Path(piece.path), columns=columns, batch_size=piece.start + rows, row_groups=[piece.row_group])
+    try:
+        batch = next(batches)
+    finally:
+        batches.close()
+    window = slice(piece.start, piece.start + rows)
+    images = batch["image"][window].astype(np.uint8)  # legacy shards may store int64
+    labels = batch["label"][window].astype(np.uint8)
+    enhance = [True] * rows if piece.legacy else [not flag for flag in batch["preprocessed"][window]]
+    images = np.stack([enhance_image(np.ascontiguousarray(im)) if flag else im for im, flag in zip(images, enhance)])
+    return images, labels

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PAGE_DATA, PAGE_INDEX, PAGE_DICTIONARY, PAGE_DATA_V2 = 0, 1, 2, 3
+PAGE_DATA, PAGE_INDEX, PAGE_DATA_V2 = 0, 1, 3
 ENCODING_PLAIN, ENCODING_BYTE_STREAM_SPLIT = 0, 9
 PHYSICAL_DTYPES = {"INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FLOAT": np.dtype("<f4"), "DOUBLE": np.dtype("<f8")}
 CODECS = {"UNCOMPRESSED": None, "ZSTD": "zstd", "SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli"}
