@@ -103,25 +103,17 @@ def amp_dtype_for(device: torch.device, amp: bool) -> torch.dtype | None:
 
 def resolve_dataset(settings: Settings) -> Path:
     """Return the local folder of parquet shards to train on, downloading from the Hub when the source says so."""
-    from visionassist_seg.data.schema import list_shards
+    folder = settings.local_training_folder()
+    if folder is None:
+        from visionassist_seg.hub import download_dataset
 
-    source = settings.train_source
-    if source == "auto":
-        if settings.dataset is not None or list_shards(settings.training_dataset()):
-            source = "local"
-        else:
-            source = "hub"
-    if source == "local":
-        folder = settings.training_dataset()
-        if not folder.is_dir():
-            raise VasegError(
-                f"Dataset folder {folder} does not exist. Pass --dataset a `vaseg precompute` output folder, "
-                "or --hf-repo a Hub dataset id."
-            )
-        return folder
-    from visionassist_seg.hub import download_dataset
-
-    return download_dataset(settings.hf_repo, revision=settings.hf_revision)
+        return download_dataset(settings.hf_repo, revision=settings.hf_revision)
+    if not folder.is_dir():
+        raise VasegError(
+            f"Dataset folder {folder} does not exist. Pass --dataset a `vaseg precompute` output folder, "
+            "or --hf-repo a Hub dataset id."
+        )
+    return folder
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool) -> dict[str, torch.Tensor]:
