@@ -7,6 +7,7 @@ from visionassist_seg.ops import enhance_image
 from visionassist_seg.train.augment import Sample
 from visionassist_seg.train.loader import (
     BlockDataset,
+    copy_into,
     ParquetReader,
     index_dataset,
     iterate_batches,
@@ -111,3 +112,65 @@ def test_legacy_rows_are_reshaped_cast_and_enhanced(tiny_dataset, legacy_dataset
     # the legacy raw images, enhanced at load time, equal the precomputed images
     np.testing.assert_array_equal(batch["image"][:, 0].numpy(), new["image"][:4])
     np.testing.assert_array_equal(enhance_image(old["image"][0]), new["image"][0])
+
+
+def _cloned(dataset, epoch=0, workers=0, **options):
+    """Consume batches one at a time, copying each before asking for the next (as training does)."""
+    return [{k: v.clone() for k, v in batch.items()} for batch in iterate_batches(dataset, epoch, workers, **options)]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("name", ["tiny_dataset", "shard_dataset"])
+def test_reused_ring_buffers_give_the_same_batches(request, name, workers):
+    index = index_dataset(request.getfixturevalue(name))["train"]
+    fresh = _all(BlockDataset(index, 3, train=True, seed=5), epoch=1, workers=workers)
+    dataset = BlockDataset(index, 3, train=True, seed=5)
+    for epoch in (0, 1):  # the second epoch reuses the ring made by the first
+        reused = _cloned(dataset, epoch, workers, reuse_buffers=True)
+    assert dataset.ring is not None and dataset.ring.regions == max(1, workers)
+    for a, b in zip(fresh, reused, strict=True):
+        for name in a:
+            assert torch.equal(a[name], b[name]), name
+
+
+def test_ring_slots_are_reused_so_a_kept_batch_is_overwritten(tiny_dataset):
+    index = index_dataset(tiny_dataset)["train"]
+    batches = list(iterate_batches(BlockDataset(index, 2, train=True, seed=0), 0, 0, reuse_buffers=True))
+    # Documented contract: a batch is valid until the next is requested; kept ones alias the ring.
+    assert batches[0]["dist_map"].data_ptr() == batches[-2]["dist_map"].data_ptr()
+
+
+def test_ring_is_off_with_pinned_memory(tiny_dataset):
+    dataset = BlockDataset(index_dataset(tiny_dataset)["validation"], 4, train=False)
+    _all_pinned = list(iterate_batches(dataset, 0, 0, pin_memory=False, reuse_buffers=False))
+    assert dataset.ring is None and len(_all_pinned) == 1
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_page_per_row_decoding_equals_the_pyarrow_path(shard_dataset, train):
+    index = index_dataset(shard_dataset)["train"]
+    reader = ParquetReader()
+    assert all(reader.row_pages(piece) is not None for piece in index.slices)  # vaseg shards: one page per row
+    direct = _all(BlockDataset(index, 4, train=train, seed=2, scale=0.5, full_labels=True), epoch=1)
+    fallback_dataset = BlockDataset(index, 4, train=train, seed=2, scale=0.5, full_labels=True)
+    fallback_dataset._reader = ParquetReader(direct=False)
+    assert all(fallback_dataset._reader.row_pages(piece) is None for piece in index.slices)
+    fallback = _all(fallback_dataset, epoch=1)
+    for a, b in zip(direct, fallback, strict=True):
+        for name in a:
+            assert torch.equal(a[name], b[name]), name
+    full = _all(BlockDataset(index, 8, train=False))[0]
+    stored = ParquetReader(direct=False).read(index.slices[0])
+    for name in ("image", "label", "spatial_weights", "dist_map"):
+        np.testing.assert_array_equal(full[name].numpy()[:4].reshape(stored[name].shape), stored[name])
+
+
+def test_copy_into_handles_mirrored_views_and_casts():
+    rng = np.random.default_rng(0)
+    src = rng.random((5, 7)).astype(np.float32)
+    dst = np.empty_like(src)
+    copy_into(dst, src[:, ::-1])
+    np.testing.assert_array_equal(dst, src[:, ::-1])
+    small = np.empty((5, 7), np.uint8)
+    copy_into(small, (src * 100).astype(np.int32))
+    np.testing.assert_array_equal(small, (src * 100).astype(np.uint8))

@@ -88,10 +88,27 @@ def make_rows(count: int, seed: int, *, legacy: bool = False) -> list[dict]:
     return rows
 
 
-def write_dataset(root: Path, train: int = 8, validation: int = 4, *, legacy: bool = False, seed: int = 0) -> Path:
-    """Write a tiny dataset folder (data/train-00000-of-00001.parquet, data/validation-...) and return it."""
-    write_split(root / "data" / "train-00000-of-00001.parquet", make_rows(train, seed, legacy=legacy), legacy=legacy)
-    write_split(
-        root / "data" / "validation-00000-of-00001.parquet", make_rows(validation, seed + 1, legacy=legacy), legacy=legacy
-    )
+def write_dataset(
+    root: Path, train: int = 8, validation: int = 4, *, legacy: bool = False, seed: int = 0, shard_writer: bool = False
+) -> Path:
+    """Write a tiny dataset folder (data/train-00000-of-00001.parquet, data/validation-...) and return it.
+
+    ``shard_writer`` writes with `vaseg precompute`'s own writer (one data page per row)
+    instead of pyarrow's.
+    """
+    write = write_vaseg_split if shard_writer else write_split
+    write(root / "data" / "train-00000-of-00001.parquet", make_rows(train, seed, legacy=legacy), legacy=legacy)
+    write(root / "data" / "validation-00000-of-00001.parquet", make_rows(validation, seed + 1, legacy=legacy), legacy=legacy)
     return root
+
+
+def write_vaseg_split(path: Path, rows: list[dict], *, legacy: bool = False, row_group_size: int = 4) -> None:
+    """Write ``rows`` as one shard with precompute's `ShardWriter`, in row groups of ``row_group_size``."""
+    from visionassist_seg.data.shards import open_shard_writer
+
+    if legacy:
+        raise ValueError("precompute's writer only writes the current schema")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open_shard_writer(path, 2) as writer:
+        for start in range(0, len(rows), row_group_size):
+            writer.write_rows(rows[start : start + row_group_size])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -27,7 +28,20 @@ from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.augment import Sample, augment
-from visionassist_seg.train.pages import Unsupported, locate_chunk, read_chunk
+from visionassist_seg.train.pages import (
+    ENCODING_BYTE_STREAM_SPLIT,
+    ENCODING_PLAIN,
+    PAGE_DATA,
+    ColumnChunk,
+    Page,
+    Unsupported,
+    locate_chunk,
+    open_codec,
+    page_table,
+    page_values,
+    read_chunk,
+    unsplit_streams,
+)
 
 BATCHES_PER_BLOCK = 2
 # A row group larger than this is read in sub-slices (bounded memory, some re-decoding).
@@ -195,6 +209,39 @@ class ParquetReader:
         else:
             out["enhance"][rows] = ~table.column("preprocessed").to_numpy(zero_copy_only=False).astype(bool)
 
+    def row_pages(self, piece: RowSlice) -> "RowPages | None":
+        """Return per-row access to the slice's array columns, or None when its pages do not allow it.
+
+        The precompute writer stores one data page per row and column, so a row is
+        decoded straight from its own pages; shards written otherwise (one page for
+        many rows, a sub-slice of a row group, legacy shards) return None and are read
+        with `read_into`.
+        """
+        parquet = self._file(piece.path)
+        if piece.legacy or piece.rows != parquet.metadata.row_group(piece.row_group).num_rows:
+            return None
+        if not self._direct.get(piece.path, self.direct):
+            return None
+        if piece.path not in self._fds:
+            self._fds[piece.path] = os.open(piece.path, os.O_RDONLY)
+        columns = {}
+        try:
+            for name in ARRAY_COLUMNS:
+                chunk = locate_chunk(parquet.metadata, parquet.schema, piece.row_group, name)
+                data = os.pread(self._fds[piece.path], chunk.length, chunk.start)
+                pages = page_table(data, chunk)
+                size = int(np.prod(ARRAY_SHAPES[name]))
+                if len(pages) != piece.rows or any(page.count != size for page in pages):
+                    return None
+                if any(_page_encoding(page) not in (ENCODING_PLAIN, ENCODING_BYTE_STREAM_SPLIT) for page in pages):
+                    return None
+                columns[name] = _ColumnPages(data, pages, chunk, open_codec(chunk))
+        except Unsupported:
+            return None
+        preprocessed = parquet.read_row_group(piece.row_group, columns=["preprocessed"], use_threads=False)
+        enhance = ~preprocessed.column("preprocessed").to_numpy(zero_copy_only=False).astype(bool)
+        return RowPages(columns, enhance)
+
     def _read_direct(self, parquet, piece: RowSlice, out: dict[str, np.ndarray], rows: slice) -> bool:
         if piece.path not in self._fds:
             self._fds[piece.path] = os.open(piece.path, os.O_RDONLY)
@@ -210,6 +257,85 @@ class ParquetReader:
             return False
         self._direct[piece.path] = True
         return True
+
+
+@dataclass(frozen=True)
+class _ColumnPages:
+    data: bytes
+    pages: list[Page]
+    chunk: ColumnChunk
+    codec: object  # pyarrow.Codec | None
+
+
+def _page_encoding(page: Page) -> int:
+    return page.header[5][2] if page.header[1] == PAGE_DATA else page.header[8][4]
+
+
+class RowPages:
+    """The array columns of one row group written one data page per row: each row decoded on its own.
+
+    Values are returned as views of the decompressed page (or of a reused scratch buffer
+    for BYTE_STREAM_SPLIT floats), valid until the next `row` call: no block-sized copy
+    of the row group is ever made.
+    """
+
+    def __init__(self, columns: dict[str, _ColumnPages], enhance: np.ndarray) -> None:
+        self.columns = columns
+        self.enhance = enhance
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def row(self, k: int) -> Sample:
+        """Return row ``k`` of the row group as schema-shaped arrays.
+
+        Raises:
+            Unsupported: a page turns out to hold nulls or a value count its header did not say.
+        """
+        arrays = {name: self._decode(name, column, k) for name, column in self.columns.items()}
+        return Sample(arrays["image"], arrays["label"], arrays["spatial_weights"], arrays["dist_map"])
+
+    def _decode(self, name: str, column: _ColumnPages, k: int) -> np.ndarray:
+        encoding, values = page_values(column.data, column.pages[k], column.chunk, column.codec)
+        shape, dtype = ARRAY_SHAPES[name], np.dtype(ARRAY_DTYPES[name])
+        count, itemsize = int(np.prod(shape)), column.chunk.dtype.itemsize
+        if len(values) != count * itemsize:
+            raise Unsupported(f"{name}: {len(values)} value bytes for {count} values")
+        raw = np.frombuffer(values, np.uint8)
+        if encoding == ENCODING_BYTE_STREAM_SPLIT and dtype.itemsize == 1:
+            # uint8 stored as INT32: the first byte stream holds the values, the others are zero.
+            return raw[:count].reshape(shape)
+        if encoding == ENCODING_BYTE_STREAM_SPLIT:
+            out = self._scratch.get(name)
+            if out is None or out.dtype != column.chunk.dtype:
+                out = self._scratch[name] = np.empty(count, column.chunk.dtype)
+            unsplit_streams(raw, out)
+            values_array = out
+        else:
+            values_array = raw.view(column.chunk.dtype)
+        if values_array.dtype != dtype:
+            return values_array.astype(dtype).reshape(shape)
+        return values_array.reshape(shape)
+
+
+class _SliceRows:
+    """Rows of one slice: decoded page by page when possible, else read whole with `ParquetReader.read`."""
+
+    def __init__(self, reader: ParquetReader, piece: RowSlice) -> None:
+        self.reader = reader
+        self.piece = piece
+        self.pages = reader.row_pages(piece)
+        self.arrays: dict[str, np.ndarray] | None = None
+
+    def row(self, k: int) -> tuple[Sample, bool]:
+        """Return (row ``k`` of the slice, whether it needs gamma + CLAHE at load time)."""
+        if self.pages is not None:
+            try:
+                return self.pages.row(k), bool(self.pages.enhance[k])
+            except Unsupported:
+                self.pages = None
+        if self.arrays is None:
+            self.arrays = self.reader.read(self.piece)
+        a = self.arrays
+        return Sample(a["image"][k], a["label"][k], a["spatial_weights"][k], a["dist_map"][k]), bool(a["enhance"][k])
 
 
 def empty_block(rows: int) -> dict[str, np.ndarray]:
@@ -256,13 +382,81 @@ def prepare_sample(sample: Sample, enhance: bool, size: tuple[int, int]) -> Samp
     )
 
 
+PREFETCH_BLOCKS = 2  # blocks each loader worker prepares ahead (DataLoader prefetch_factor)
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """What a worker sends back for a block built in the batch ring: where it is and how it splits."""
+
+    region: int
+    slot: int
+    sizes: tuple[int, ...]
+
+
+class BatchRing:
+    """Shared-memory block slots that loader workers fill in place and the consumer reads in place.
+
+    Every region (one per worker process) holds ``slots`` block-sized slots, used in
+    turn. A worker fills its n-th block into slot ``n % slots`` once the consumer has
+    released the block that used it before (``released`` counts released blocks per
+    region), and sends back only a `BlockRef`. Reusing the same pages saves what
+    dominates a fresh batch on a small machine: the kernel zeroing and mapping 3.5 MB
+    of new shared memory per 400x640 sample, and torch's copy of it on the way back.
+    """
+
+    def __init__(self, regions: int, slots: int, rows: int, size: tuple[int, int], full_labels: bool, shared: bool) -> None:
+        height, width = size
+        shapes = {
+            "image": ((1, height, width), torch.uint8),
+            "label": ((height, width), torch.uint8),
+            "spatial_weights": ((height, width), torch.float32),
+            "dist_map": ((2, height, width), torch.float32),
+        }
+        if full_labels:
+            shapes["label_full"] = ((HEIGHT, WIDTH), torch.uint8)
+        self.regions, self.slots, self.rows = regions, slots, rows
+        self.arrays = {name: torch.zeros((regions, slots, rows, *shape), dtype=dtype) for name, (shape, dtype) in shapes.items()}
+        self.released = torch.zeros(regions, dtype=torch.int64)
+        if shared:
+            for tensor in (*self.arrays.values(), self.released):
+                tensor.share_memory_()
+
+    def matches(self, regions: int, size: tuple[int, int], full_labels: bool) -> bool:
+        return (
+            self.regions == regions
+            and tuple(self.arrays["label"].shape[-2:]) == size
+            and ("label_full" in self.arrays) == full_labels
+        )
+
+    def claim(self, region: int, produced: int) -> dict[str, torch.Tensor]:
+        """Return the slot for a region's ``produced``-th block, waiting until the consumer has released it."""
+        released = self.released.numpy()
+        while produced - int(released[region]) >= self.slots:
+            time.sleep(0.0005)
+        return {name: tensor[region, produced % self.slots] for name, tensor in self.arrays.items()}
+
+    def batches(self, ref: BlockRef) -> Iterator[dict[str, torch.Tensor]]:
+        """Yield the batches of a block as views of its slot."""
+        start = 0
+        for size in ref.sizes:
+            yield {name: tensor[ref.region, ref.slot, start : start + size] for name, tensor in self.arrays.items()}
+            start += size
+
+    def release(self, ref: BlockRef) -> None:
+        """Let the worker of ``ref.region`` reuse the slot (blocks of a region are released in order)."""
+        self.released[ref.region] += 1
+
+
 class BlockDataset(torch.utils.data.Dataset):
-    """Map-style dataset whose item ``i`` is the list of batches made from block ``i`` of the epoch.
+    """Map-style dataset whose item ``i`` is block ``i`` of the epoch: a list of batches, or a `BlockRef`.
 
     Call `set_epoch` before iterating; training plans shuffle the row slices, evaluation
     plans keep shard order. Each batch is a dict of tensors: ``image`` (n, 1, h, w)
     uint8, ``label`` (n, h, w) uint8, ``spatial_weights`` (n, h, w) float32, ``dist_map``
     (n, 2, h, w) float32, and with ``full_labels`` also ``label_full`` (n, 400, 640) uint8.
+    With a `BatchRing` attached (see `iterate_batches`), item ``i`` is written into the
+    ring and only its `BlockRef` is returned.
     """
 
     def __init__(
@@ -284,17 +478,20 @@ class BlockDataset(torch.utils.data.Dataset):
         self.full_labels = full_labels
         self.epoch = 0
         self.blocks: list[list[RowSlice]] = []
+        self.ring: BatchRing | None = None
+        self._produced = 0  # blocks this process has written into the ring this epoch
         self._reader: ParquetReader | None = None
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         """Plan the blocks of ``epoch`` (shuffled from ``seed`` and ``epoch`` when training)."""
         self.epoch = epoch
+        self._produced = 0
         slices = list(self.index.slices)
         if self.train:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(slices))
             slices = [slices[i] for i in order]
-        target = self.batch_size * BATCHES_PER_BLOCK if self.train else self.batch_size
+        target = self._block_target()
         self.blocks = []
         current: list[RowSlice] = []
         for piece in slices:
@@ -304,6 +501,25 @@ class BlockDataset(torch.utils.data.Dataset):
                 current = []
         if current:
             self.blocks.append(current)
+
+    def _block_target(self) -> int:
+        return self.batch_size * BATCHES_PER_BLOCK if self.train else self.batch_size
+
+    def max_block_rows(self) -> int:
+        """Return the most rows a block can have in any epoch (slices are added until the target is reached)."""
+        largest = max((piece.rows for piece in self.index.slices), default=0)
+        return min(self.index.rows, self._block_target() - 1 + largest)
+
+    def attach_ring(self, workers: int) -> BatchRing:
+        """Attach (or reuse) a batch ring for ``workers`` loader processes (0: this process) and reset it."""
+        regions = max(1, workers)
+        if self.ring is None or not self.ring.matches(regions, self.size, self.full_labels) or self.ring.rows < self.max_block_rows():
+            self.ring = None  # free the old ring before making the new one
+            slots = PREFETCH_BLOCKS + 1 if workers > 0 else 1
+            self.ring = BatchRing(regions, slots, self.max_block_rows(), self.size, self.full_labels, shared=workers > 0)
+        self.ring.released.zero_()
+        self._produced = 0
+        return self.ring
 
     def batch_sizes(self) -> list[int]:
         """Return the size of every batch of the planned epoch, in order."""
@@ -316,43 +532,70 @@ class BlockDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def __getitem__(self, i: int) -> list[dict[str, torch.Tensor]]:
+    def __getitem__(self, i: int) -> list[dict[str, torch.Tensor]] | BlockRef:
         if self._reader is None:
             self._reader = ParquetReader()
         rows = sum(piece.rows for piece in self.blocks[i])
-        arrays = empty_block(rows)
-        offset = 0
-        for piece in self.blocks[i]:
-            self._reader.read_into(piece, arrays, offset)
-            offset += piece.rows
         rng = np.random.default_rng([self.seed, self.epoch, i])
         order = rng.permutation(rows) if self.train else np.arange(rows)
         groups = np.array_split(order, _batches_in(rows, self.batch_size))
-        return [self._make_batch(arrays, rows_of_batch, rng) for rows_of_batch in groups]
+        if self.ring is not None:
+            info = torch.utils.data.get_worker_info()
+            region = info.id if info is not None else 0
+            out = {name: tensor[:rows] for name, tensor in self.ring.claim(region, self._produced).items()}
+            self._produced += 1
+        else:
+            out = self._fresh_block(rows)
+        self._fill(self.blocks[i], [int(row) for group in groups for row in group], out, rng)
+        sizes = tuple(len(group) for group in groups)
+        if self.ring is not None:
+            return BlockRef(region, (self._produced - 1) % self.ring.slots, sizes)
+        starts = np.cumsum((0, *sizes))
+        return [{name: tensor[a:b] for name, tensor in out.items()} for a, b in zip(starts[:-1], starts[1:])]
 
-    def _make_batch(self, arrays: dict[str, np.ndarray], rows: np.ndarray, rng: np.random.Generator) -> dict:
-        n = len(rows)
+    def _fresh_block(self, rows: int) -> dict[str, torch.Tensor]:
         height, width = self.size
-        batch = {
-            "image": _tensor((n, 1, height, width), torch.uint8),
-            "label": _tensor((n, height, width), torch.uint8),
-            "spatial_weights": _tensor((n, height, width), torch.float32),
-            "dist_map": _tensor((n, 2, height, width), torch.float32),
+        out = {
+            "image": _tensor((rows, 1, height, width), torch.uint8),
+            "label": _tensor((rows, height, width), torch.uint8),
+            "spatial_weights": _tensor((rows, height, width), torch.float32),
+            "dist_map": _tensor((rows, 2, height, width), torch.float32),
         }
-        image, label, weights, dist = (batch[name].numpy() for name in ("image", "label", "spatial_weights", "dist_map"))
-        for j, row in enumerate(rows):
-            sample = Sample(arrays["image"][row], arrays["label"][row], arrays["spatial_weights"][row], arrays["dist_map"][row])
-            sample = prepare_sample(sample, bool(arrays["enhance"][row]), self.size)
+        if self.full_labels:
+            out["label_full"] = _tensor((rows, HEIGHT, WIDTH), torch.uint8)
+        return out
+
+    def _fill(self, block: list[RowSlice], order: list[int], out: dict[str, torch.Tensor], rng: np.random.Generator) -> None:
+        """Write the block's rows, in ``order``, into ``out`` (prepared and, when training, augmented)."""
+        sources = [_SliceRows(self._reader, piece) for piece in block]
+        owner = [(source, k) for source in sources for k in range(source.piece.rows)]
+        image, label, weights, dist = (out[name].numpy() for name in ("image", "label", "spatial_weights", "dist_map"))
+        label_full = out["label_full"].numpy() if "label_full" in out else None
+        for position, row in enumerate(order):
+            source, k = owner[row]
+            sample, enhance = source.row(k)
+            if label_full is not None:
+                label_full[position] = sample.label
+            sample = prepare_sample(sample, enhance, self.size)
             if self.train:
                 sample = augment(sample, rng, self.scale)
-            image[j, 0] = sample.image
-            label[j] = sample.label
-            weights[j] = sample.spatial_weights
-            dist[j] = sample.dist_map
-        if self.full_labels:
-            batch["label_full"] = _tensor((n, HEIGHT, WIDTH), torch.uint8)
-            np.take(arrays["label"], rows, axis=0, out=batch["label_full"].numpy())
-        return batch
+            copy_into(image[position, 0], sample.image)
+            copy_into(label[position], sample.label)
+            copy_into(weights[position], sample.spatial_weights)
+            for channel in range(2):
+                copy_into(dist[position, channel], sample.dist_map[channel])
+
+
+def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
+    """Copy a 2-D array into ``dst`` (casting); a left-right mirrored view goes through ``cv2.flip``.
+
+    numpy copies a reversed view element by element, about 3x slower than OpenCV's flip.
+    """
+    mirrored = src[:, ::-1]
+    if src.strides[1] < 0 and src.dtype == dst.dtype and mirrored.flags.c_contiguous and dst.flags.c_contiguous:
+        cv2.flip(mirrored, 1, dst=dst)
+    else:
+        np.copyto(dst, src, casting="unsafe")
 
 
 def _tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -370,19 +613,32 @@ def _batches_in(rows: int, batch_size: int) -> int:
 
 
 def iterate_batches(
-    dataset: BlockDataset, epoch: int, workers: int, *, pin_memory: bool = False
+    dataset: BlockDataset, epoch: int, workers: int, *, pin_memory: bool = False, reuse_buffers: bool = False
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Yield the batches of ``epoch`` in plan order, blocks built by ``workers`` processes (0: in this process)."""
+    """Yield the batches of ``epoch`` in plan order, blocks built by ``workers`` processes (0: in this process).
+
+    With ``reuse_buffers`` the batches are views of a `BatchRing` that the workers refill:
+    a batch is valid only until the next one is requested (copy it to keep it). Training
+    consumes batches one at a time, so it reuses buffers; ``pin_memory`` (CUDA) turns
+    reuse off, since pinned copies are made per batch anyway.
+    """
     dataset.set_epoch(epoch)
+    ring = dataset.attach_ring(workers) if reuse_buffers and not pin_memory else None
+    if ring is None:
+        dataset.ring = None
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=None,
         shuffle=False,
         num_workers=workers,
         pin_memory=pin_memory,
-        prefetch_factor=2 if workers > 0 else None,
+        prefetch_factor=PREFETCH_BLOCKS if workers > 0 else None,
         # A private generator: building the iterator must not consume the global torch RNG.
         generator=torch.Generator().manual_seed(dataset.seed),
     )
     for block in loader:
-        yield from block
+        if ring is None:
+            yield from block
+        else:
+            yield from ring.batches(block)
+            ring.release(block)

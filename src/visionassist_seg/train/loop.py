@@ -400,12 +400,12 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
             task = bar.add_task(f"epoch {epoch + 1}/{settings.epochs}", total=indexes["train"].rows, info="")
             report = _progress_callback(bar, task)
             stats = train_one_epoch(
-                net, iterate_batches(train_data, epoch, workers, pin_memory=pin), optimizer, scaler,
+                net, iterate_batches(train_data, epoch, workers, pin_memory=pin, reuse_buffers=True), optimizer, scaler,
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last, on_progress=report,
             )  # fmt: skip
             bar.update(task, description=f"epoch {epoch + 1} validation")
             val = evaluate(
-                net, iterate_batches(val_data, epoch, workers, pin_memory=pin),
+                net, iterate_batches(val_data, epoch, workers, pin_memory=pin, reuse_buffers=True),
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last,
             )  # fmt: skip
             bar.remove_task(task)

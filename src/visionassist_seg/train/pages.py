@@ -68,38 +68,81 @@ def locate_chunk(metadata, schema, row_group: int, column: str) -> ColumnChunk:
     )
 
 
+@dataclass(frozen=True)
+class Page:
+    """One data page of a column chunk: where its body lies in the chunk's bytes and what it holds."""
+
+    header: dict  # the parsed PageHeader (Thrift field id -> value)
+    body: slice  # of the chunk's bytes
+    count: int  # values (level entries) in the page
+
+
+def page_table(data, chunk: ColumnChunk) -> list[Page]:
+    """Return the data pages of ``chunk``, whose bytes are ``data`` (bytes-like), in order.
+
+    Raises:
+        Unsupported: a page is a dictionary page or of an unknown type, or the counts disagree.
+    """
+    view = memoryview(data)
+    pages: list[Page] = []
+    pos = total = 0
+    while pos < len(view):
+        header, pos = _ThriftReader(view, pos).page_header()
+        page_type, compressed_size = header.get(1), header.get(3)
+        body = slice(pos, pos + compressed_size)
+        pos += compressed_size
+        if page_type == PAGE_INDEX:
+            continue
+        if page_type == PAGE_DATA:
+            count = header[5][1]
+        elif page_type == PAGE_DATA_V2:
+            count = header[8][1]
+        else:
+            raise Unsupported(f"page type {page_type}")
+        pages.append(Page(header, body, count))
+        total += count
+    if total != chunk.values:
+        raise Unsupported(f"pages hold {total} of {chunk.values} values")
+    return pages
+
+
+def page_values(data, page: Page, chunk: ColumnChunk, codec) -> tuple[int, memoryview]:
+    """Return (encoding, value bytes) of one page: decompressed, level streams skipped.
+
+    ``codec`` is ``pyarrow.Codec(chunk.codec)`` (None when uncompressed).
+
+    Raises:
+        Unsupported: the page holds nulls.
+    """
+    header, body = page.header, memoryview(data)[page.body]
+    if header[1] == PAGE_DATA:
+        _, encoding, values = _data_page_v1(header[5], body, header[2], codec, chunk)
+    else:
+        _, encoding, values = _data_page_v2(header[8], body, header[2], codec)
+    return encoding, values
+
+
+def open_codec(chunk: ColumnChunk):  # -> pyarrow.Codec | None
+    """Return the pyarrow codec that decompresses ``chunk``'s pages (None when uncompressed)."""
+    import pyarrow as pa
+
+    return pa.Codec(chunk.codec) if chunk.codec else None
+
+
 def read_chunk(fd: int, chunk: ColumnChunk) -> np.ndarray:
     """Return the leaf values of ``chunk`` (read from the open file descriptor ``fd``) as a flat array.
 
     Raises:
         Unsupported: a page is a dictionary page, holds nulls, or uses another encoding.
     """
-    import pyarrow as pa
-
     data = os.pread(fd, chunk.length, chunk.start)
-    codec = pa.Codec(chunk.codec) if chunk.codec else None
+    codec = open_codec(chunk)
     out = np.empty(chunk.values, chunk.dtype)
-    filled, pos = 0, 0
-    view = memoryview(data)
-    while pos < len(data):
-        header, pos = _ThriftReader(view, pos).page_header()
-        page_type, size, compressed_size = header.get(1), header.get(2), header.get(3)
-        body = view[pos : pos + compressed_size]
-        pos += compressed_size
-        if page_type == PAGE_INDEX:
-            continue
-        if page_type == PAGE_DATA:
-            count, encoding, values = _data_page_v1(header[5], body, size, codec, chunk)
-        elif page_type == PAGE_DATA_V2:
-            count, encoding, values = _data_page_v2(header[8], body, size, codec)
-        else:
-            raise Unsupported(f"page type {page_type}")
-        if filled + count > chunk.values:
-            raise Unsupported("more values than the column chunk declares")
-        _decode_into(out[filled : filled + count], values, encoding)
-        filled += count
-    if filled != chunk.values:
-        raise Unsupported(f"decoded {filled} of {chunk.values} values")
+    filled = 0
+    for page in page_table(data, chunk):
+        encoding, values = page_values(data, page, chunk, codec)
+        _decode_into(out[filled : filled + page.count], values, encoding)
+        filled += page.count
     return out
 
 
