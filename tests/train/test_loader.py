@@ -6,6 +6,7 @@ from visionassist_seg.errors import VasegError
 from visionassist_seg.ops import enhance_image
 from visionassist_seg.train.augment import Sample
 from visionassist_seg.train.loader import (
+    BatchLoader,
     BlockDataset,
     copy_into,
     ParquetReader,
@@ -125,9 +126,11 @@ def test_reused_ring_buffers_give_the_same_batches(request, name, workers):
     index = index_dataset(request.getfixturevalue(name))["train"]
     fresh = _all(BlockDataset(index, 3, train=True, seed=5), epoch=1, workers=workers)
     dataset = BlockDataset(index, 3, train=True, seed=5)
-    for epoch in (0, 1):  # the second epoch reuses the ring made by the first
-        reused = _cloned(dataset, epoch, workers, reuse_buffers=True)
-    assert dataset.ring is not None and dataset.ring.regions == max(1, workers)
+    with BatchLoader(dataset, workers, reuse_buffers=True) as loader:
+        for epoch in (0, 1):  # the second epoch reuses the workers and ring of the first
+            reused = [{k: v.clone() for k, v in batch.items()} for batch in loader.epoch(epoch)]
+        assert dataset.ring is not None and dataset.ring.regions == max(1, workers)
+    assert dataset.ring is None
     for a, b in zip(fresh, reused, strict=True):
         for name in a:
             assert torch.equal(a[name], b[name]), name
@@ -146,13 +149,13 @@ def test_ring_is_off_with_pinned_memory(tiny_dataset):
     assert dataset.ring is None and len(_all_pinned) == 1
 
 
-@pytest.mark.parametrize("train", [True, False])
-def test_page_per_row_decoding_equals_the_pyarrow_path(shard_dataset, train):
+@pytest.mark.parametrize(("train", "scale"), [(True, 1.0), (True, 0.5), (False, 0.5)])
+def test_page_per_row_decoding_equals_the_pyarrow_path(shard_dataset, train, scale):
     index = index_dataset(shard_dataset)["train"]
     reader = ParquetReader()
     assert all(reader.row_pages(piece) is not None for piece in index.slices)  # vaseg shards: one page per row
-    direct = _all(BlockDataset(index, 4, train=train, seed=2, scale=0.5, full_labels=True), epoch=1)
-    fallback_dataset = BlockDataset(index, 4, train=train, seed=2, scale=0.5, full_labels=True)
+    direct = _all(BlockDataset(index, 4, train=train, seed=2, scale=scale, full_labels=True), epoch=1)
+    fallback_dataset = BlockDataset(index, 4, train=train, seed=2, scale=scale, full_labels=True)
     fallback_dataset._reader = ParquetReader(direct=False)
     assert all(fallback_dataset._reader.row_pages(piece) is None for piece in index.slices)
     fallback = _all(fallback_dataset, epoch=1)
@@ -174,3 +177,30 @@ def test_copy_into_handles_mirrored_views_and_casts():
     small = np.empty((5, 7), np.uint8)
     copy_into(small, (src * 100).astype(np.int32))
     np.testing.assert_array_equal(small, (src * 100).astype(np.uint8))
+
+
+def test_an_unfinished_epoch_stops_the_workers_and_the_next_epoch_is_whole(shard_dataset):
+    index = index_dataset(shard_dataset)["train"]
+    expected = _all(BlockDataset(index, 2, train=True, seed=4), epoch=1)
+    dataset = BlockDataset(index, 2, train=True, seed=4)
+    with BatchLoader(dataset, 2, reuse_buffers=True) as loader:
+        for batch in loader.epoch(0):
+            break  # the generator is closed here: workers stop, the ring is dropped
+        assert dataset.ring is None and loader._loader is None
+        again = [{k: v.clone() for k, v in batch.items()} for batch in loader.epoch(1)]
+    assert len(again) == len(expected)
+    for a, b in zip(expected, again, strict=True):
+        for name in a:
+            assert torch.equal(a[name], b[name]), name
+
+
+def test_copy_into_mirrors_in_place_and_skips_self_copies():
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.uint8):
+        data = (rng.random((6, 9)) * 200).astype(dtype)
+        expected = data[:, ::-1].copy()
+        copy_into(data, data[:, ::-1])  # a mirrored view of the destination itself
+        np.testing.assert_array_equal(data, expected)
+        before = data.copy()
+        copy_into(data, data)
+        np.testing.assert_array_equal(data, before)

@@ -11,6 +11,7 @@ have seen.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import time
 from dataclasses import dataclass, field
@@ -160,6 +161,7 @@ class ParquetReader:
     def __init__(self, direct: bool = True) -> None:
         self._files: dict[str, object] = {}
         self._fds: dict[str, int] = {}
+        self._maps: dict[str, mmap.mmap] = {}
         self._direct: dict[str, bool] = {}
         self.direct = direct
 
@@ -171,10 +173,27 @@ class ParquetReader:
         return self._files[path]
 
     def close(self) -> None:
-        """Close the file descriptors of the direct decoder."""
+        """Close the file descriptors and mappings of the direct decoders."""
+        for mapping in self._maps.values():
+            try:
+                mapping.close()
+            except BufferError:  # a row's page is still referenced; the mapping goes with it
+                pass
+        self._maps.clear()
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+
+    def _fd(self, path: str) -> int:
+        if path not in self._fds:
+            self._fds[path] = os.open(path, os.O_RDONLY)
+        return self._fds[path]
+
+    def _mapped(self, path: str) -> memoryview:
+        """Return the whole shard, memory-mapped read-only (pages are decompressed straight from the page cache)."""
+        if path not in self._maps:
+            self._maps[path] = mmap.mmap(self._fd(path), 0, access=mmap.ACCESS_READ)
+        return memoryview(self._maps[path])
 
     def read(self, piece: RowSlice) -> dict[str, np.ndarray]:
         """Return the slice's columns as schema-typed arrays plus ``enhance`` (bool per row).
@@ -222,13 +241,14 @@ class ParquetReader:
             return None
         if not self._direct.get(piece.path, self.direct):
             return None
-        if piece.path not in self._fds:
-            self._fds[piece.path] = os.open(piece.path, os.O_RDONLY)
+        shard = self._mapped(piece.path)
         columns = {}
         try:
             for name in ARRAY_COLUMNS:
                 chunk = locate_chunk(parquet.metadata, parquet.schema, piece.row_group, name)
-                data = os.pread(self._fds[piece.path], chunk.length, chunk.start)
+                data = shard[chunk.start : chunk.start + chunk.length]
+                if len(data) != chunk.length:
+                    return None  # the footer points past the end of the file: let pyarrow report it
                 pages = page_table(data, chunk)
                 size = int(np.prod(ARRAY_SHAPES[name]))
                 if len(pages) != piece.rows or any(page.count != size for page in pages):
@@ -243,12 +263,10 @@ class ParquetReader:
         return RowPages(columns, enhance)
 
     def _read_direct(self, parquet, piece: RowSlice, out: dict[str, np.ndarray], rows: slice) -> bool:
-        if piece.path not in self._fds:
-            self._fds[piece.path] = os.open(piece.path, os.O_RDONLY)
         try:
             for name in ARRAY_COLUMNS:
                 chunk = locate_chunk(parquet.metadata, parquet.schema, piece.row_group, name)
-                values = read_chunk(self._fds[piece.path], chunk)
+                values = read_chunk(self._fd(piece.path), chunk)
                 if values.size != piece.rows * int(np.prod(ARRAY_SHAPES[name])):
                     raise Unsupported(f"{values.size} values for {piece.rows} rows")
                 out[name][rows] = values.reshape((piece.rows, *ARRAY_SHAPES[name]))  # casts int32 -> uint8
@@ -261,7 +279,7 @@ class ParquetReader:
 
 @dataclass(frozen=True)
 class _ColumnPages:
-    data: bytes
+    data: memoryview  # the column chunk's bytes
     pages: list[Page]
     chunk: ColumnChunk
     codec: object  # pyarrow.Codec | None
@@ -284,16 +302,22 @@ class RowPages:
         self.enhance = enhance
         self._scratch: dict[str, np.ndarray] = {}
 
-    def row(self, k: int) -> Sample:
+    def row(self, k: int, dist_out: np.ndarray | None = None) -> Sample:
         """Return row ``k`` of the row group as schema-shaped arrays.
+
+        ``dist_out`` (2, 400, 640) float32, if given, receives a BYTE_STREAM_SPLIT distance
+        map directly (saving a copy when it is the row's final place).
 
         Raises:
             Unsupported: a page turns out to hold nulls or a value count its header did not say.
         """
-        arrays = {name: self._decode(name, column, k) for name, column in self.columns.items()}
+        arrays = {
+            name: self._decode(name, column, k, dist_out if name == "dist_map" else None)
+            for name, column in self.columns.items()
+        }
         return Sample(arrays["image"], arrays["label"], arrays["spatial_weights"], arrays["dist_map"])
 
-    def _decode(self, name: str, column: _ColumnPages, k: int) -> np.ndarray:
+    def _decode(self, name: str, column: _ColumnPages, k: int, out: np.ndarray | None = None) -> np.ndarray:
         encoding, values = page_values(column.data, column.pages[k], column.chunk, column.codec)
         shape, dtype = ARRAY_SHAPES[name], np.dtype(ARRAY_DTYPES[name])
         count, itemsize = int(np.prod(shape)), column.chunk.dtype.itemsize
@@ -303,12 +327,15 @@ class RowPages:
         if encoding == ENCODING_BYTE_STREAM_SPLIT and dtype.itemsize == 1:
             # uint8 stored as INT32: the first byte stream holds the values, the others are zero.
             return raw[:count].reshape(shape)
+        if encoding == ENCODING_BYTE_STREAM_SPLIT and out is not None and out.dtype == column.chunk.dtype:
+            unsplit_streams(raw, out.reshape(-1))
+            return out
         if encoding == ENCODING_BYTE_STREAM_SPLIT:
-            out = self._scratch.get(name)
-            if out is None or out.dtype != column.chunk.dtype:
-                out = self._scratch[name] = np.empty(count, column.chunk.dtype)
-            unsplit_streams(raw, out)
-            values_array = out
+            scratch = self._scratch.get(name)
+            if scratch is None or scratch.dtype != column.chunk.dtype:
+                scratch = self._scratch[name] = np.empty(count, column.chunk.dtype)
+            unsplit_streams(raw, scratch)
+            values_array = scratch
         else:
             values_array = raw.view(column.chunk.dtype)
         if values_array.dtype != dtype:
@@ -325,11 +352,11 @@ class _SliceRows:
         self.pages = reader.row_pages(piece)
         self.arrays: dict[str, np.ndarray] | None = None
 
-    def row(self, k: int) -> tuple[Sample, bool]:
-        """Return (row ``k`` of the slice, whether it needs gamma + CLAHE at load time)."""
+    def row(self, k: int, dist_out: np.ndarray | None = None) -> tuple[Sample, bool]:
+        """Return (row ``k`` of the slice, whether it needs gamma + CLAHE at load time); see `RowPages.row`."""
         if self.pages is not None:
             try:
-                return self.pages.row(k), bool(self.pages.enhance[k])
+                return self.pages.row(k, dist_out), bool(self.pages.enhance[k])
             except Unsupported:
                 self.pages = None
         if self.arrays is None:
@@ -416,7 +443,8 @@ class BatchRing:
         if full_labels:
             shapes["label_full"] = ((HEIGHT, WIDTH), torch.uint8)
         self.regions, self.slots, self.rows = regions, slots, rows
-        self.arrays = {name: torch.zeros((regions, slots, rows, *shape), dtype=dtype) for name, (shape, dtype) in shapes.items()}
+        # Uninitialised: every row is written before it is read, and pages are touched only when used.
+        self.arrays = {name: torch.empty((regions, slots, rows, *shape), dtype=dtype) for name, (shape, dtype) in shapes.items()}
         self.released = torch.zeros(regions, dtype=torch.int64)
         if shared:
             for tensor in (*self.arrays.values(), self.released):
@@ -479,14 +507,19 @@ class BlockDataset(torch.utils.data.Dataset):
         self.epoch = 0
         self.blocks: list[list[RowSlice]] = []
         self.ring: BatchRing | None = None
-        self._produced = 0  # blocks this process has written into the ring this epoch
+        self._produced = 0  # blocks this process has written into the ring since it was attached
         self._reader: ParquetReader | None = None
         self.set_epoch(0)
+
+    def __getstate__(self) -> dict:
+        # Sent to spawned loader workers: without open files.
+        state = dict(self.__dict__)
+        state["_reader"] = None
+        return state
 
     def set_epoch(self, epoch: int) -> None:
         """Plan the blocks of ``epoch`` (shuffled from ``seed`` and ``epoch`` when training)."""
         self.epoch = epoch
-        self._produced = 0
         slices = list(self.index.slices)
         if self.train:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(slices))
@@ -532,7 +565,10 @@ class BlockDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def __getitem__(self, i: int) -> list[dict[str, torch.Tensor]] | BlockRef:
+    def __getitem__(self, key: int | tuple[int, int]) -> list[dict[str, torch.Tensor]] | BlockRef:
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
+        if epoch != self.epoch:
+            self.set_epoch(epoch)
         if self._reader is None:
             self._reader = ParquetReader()
         rows = sum(piece.rows for piece in self.blocks[i])
@@ -571,9 +607,11 @@ class BlockDataset(torch.utils.data.Dataset):
         owner = [(source, k) for source in sources for k in range(source.piece.rows)]
         image, label, weights, dist = (out[name].numpy() for name in ("image", "label", "spatial_weights", "dist_map"))
         label_full = out["label_full"].numpy() if "label_full" in out else None
+        full_size = self.size == (HEIGHT, WIDTH)
         for position, row in enumerate(order):
             source, k = owner[row]
-            sample, enhance = source.row(k)
+            # At full size the distance map is decoded into its place (flipped there if need be).
+            sample, enhance = source.row(k, dist[position] if full_size else None)
             if label_full is not None:
                 label_full[position] = sample.label
             sample = prepare_sample(sample, enhance, self.size)
@@ -589,8 +627,12 @@ class BlockDataset(torch.utils.data.Dataset):
 def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
     """Copy a 2-D array into ``dst`` (casting); a left-right mirrored view goes through ``cv2.flip``.
 
-    numpy copies a reversed view element by element, about 3x slower than OpenCV's flip.
+    numpy copies a reversed view element by element, about 3x slower than OpenCV's flip,
+    which also mirrors in place when ``src`` is a mirrored view of ``dst`` itself. Nothing
+    is copied when ``src`` is ``dst``.
     """
+    if src.__array_interface__ == dst.__array_interface__:
+        return
     mirrored = src[:, ::-1]
     if src.strides[1] < 0 and src.dtype == dst.dtype and mirrored.flags.c_contiguous and dst.flags.c_contiguous:
         cv2.flip(mirrored, 1, dst=dst)
@@ -612,33 +654,114 @@ def _batches_in(rows: int, batch_size: int) -> int:
     return max(1, -(-rows // batch_size))
 
 
+class _EpochBlocks(torch.utils.data.Sampler):
+    """Yields ``(epoch, block)`` keys for the dataset's current epoch."""
+
+    def __init__(self, dataset: BlockDataset) -> None:
+        self.dataset = dataset
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.dataset.epoch
+        return iter([(epoch, i) for i in range(len(self.dataset))])
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+class BatchLoader:
+    """Batches of a `BlockDataset`, epoch after epoch, from worker processes kept between epochs.
+
+    Persistent workers keep their open shards and their mappings of the batch ring (a
+    worker started afresh each epoch would fault every ring page in again). Items are
+    ``(epoch, block)`` keys, so workers follow the epoch planned in this process. Use it
+    as a context manager, or call `close`, to stop the workers. The loader must not be
+    referenced from the dataset: a reference cycle would leave it to the garbage
+    collector, which may then run in a forked worker of another loader.
+    """
+
+    def __init__(self, dataset: BlockDataset, workers: int, *, pin_memory: bool = False, reuse_buffers: bool = False) -> None:
+        self.dataset = dataset
+        self.workers = workers
+        self.pin_memory = pin_memory
+        # Pinned copies are made per batch anyway; reuse would only add a copy.
+        self.reuse_buffers = reuse_buffers and not pin_memory
+        self._loader: torch.utils.data.DataLoader | None = None
+
+    def __enter__(self) -> "BatchLoader":
+        return self
+
+    def __exit__(self, *exc_info) -> None:  # type: ignore[no-untyped-def]
+        self.close()
+
+    def _open(self) -> torch.utils.data.DataLoader:
+        if self._loader is None:
+            self.dataset.ring = None
+            if self.reuse_buffers:
+                self.dataset.attach_ring(self.workers)
+            self._loader = torch.utils.data.DataLoader(
+                self.dataset,
+                batch_size=None,
+                sampler=_EpochBlocks(self.dataset),
+                num_workers=self.workers,
+                pin_memory=self.pin_memory,
+                prefetch_factor=PREFETCH_BLOCKS if self.workers > 0 else None,
+                persistent_workers=self.workers > 0,
+                # A private generator: building the iterator must not consume the global torch RNG.
+                generator=torch.Generator().manual_seed(self.dataset.seed),
+            )
+        return self._loader
+
+    def epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+        """Yield the batches of ``epoch`` in plan order.
+
+        With ``reuse_buffers`` the batches are views of the dataset's `BatchRing`: a batch
+        is valid only until the next one is requested (copy it to keep it). An epoch left
+        unfinished stops the workers; the next epoch starts new ones.
+        """
+        self.dataset.set_epoch(epoch)
+        loader = self._open()
+        ring = self.dataset.ring if self.reuse_buffers else None
+        finished = False
+        try:
+            for block in loader:
+                if ring is None:
+                    yield from block
+                else:
+                    yield from ring.batches(block)
+                    ring.release(block)
+            finished = True
+        finally:
+            if not finished:
+                self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes and drop the ring."""
+        if self._loader is None:
+            return
+        if self.dataset.ring is not None:
+            # Unblock workers waiting for a slot so that they see the shutdown and exit at once.
+            self.dataset.ring.released += 1 << 40
+        self._loader = None  # no reference cycle: its iterator stops and joins the workers now
+        self.dataset.ring = None
+
+
+class _EpochBlocks(torch.utils.data.Sampler):
+    """Yields ``(epoch, block)`` keys for the dataset's current epoch."""
+
+    def __init__(self, dataset: BlockDataset) -> None:
+        self.dataset = dataset
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.dataset.epoch
+        return iter([(epoch, i) for i in range(len(self.dataset))])
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
 def iterate_batches(
     dataset: BlockDataset, epoch: int, workers: int, *, pin_memory: bool = False, reuse_buffers: bool = False
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Yield the batches of ``epoch`` in plan order, blocks built by ``workers`` processes (0: in this process).
-
-    With ``reuse_buffers`` the batches are views of a `BatchRing` that the workers refill:
-    a batch is valid only until the next one is requested (copy it to keep it). Training
-    consumes batches one at a time, so it reuses buffers; ``pin_memory`` (CUDA) turns
-    reuse off, since pinned copies are made per batch anyway.
-    """
-    dataset.set_epoch(epoch)
-    ring = dataset.attach_ring(workers) if reuse_buffers and not pin_memory else None
-    if ring is None:
-        dataset.ring = None
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=None,
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=pin_memory,
-        prefetch_factor=PREFETCH_BLOCKS if workers > 0 else None,
-        # A private generator: building the iterator must not consume the global torch RNG.
-        generator=torch.Generator().manual_seed(dataset.seed),
-    )
-    for block in loader:
-        if ring is None:
-            yield from block
-        else:
-            yield from ring.batches(block)
-            ring.release(block)
+    """Yield the batches of one epoch from a `BatchLoader` made for it (see `BatchLoader.epoch`)."""
+    with BatchLoader(dataset, workers, pin_memory=pin_memory, reuse_buffers=reuse_buffers) as loader:
+        yield from loader.epoch(epoch)

@@ -25,7 +25,7 @@ from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.settings import Settings
 from visionassist_seg.train.export import DeviceModel, export_onnx, upsample_logits
-from visionassist_seg.train.loader import BlockDataset, SplitIndex, index_dataset, iterate_batches, scaled_size
+from visionassist_seg.train.loader import BatchLoader, BlockDataset, SplitIndex, index_dataset, scaled_size
 from visionassist_seg.train.losses import alpha_at, combined_loss
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import ShallowNet, count_parameters
@@ -393,19 +393,22 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
         f"epochs {start_epoch + 1}..{settings.epochs}, batch {settings.batch_size}, {workers} loader workers.",
         highlight=False,
     )
-    with _progress(progress) as bar:
+    # Batches are read one at a time, so the loaders reuse their shared-memory buffers.
+    train_loader = BatchLoader(train_data, workers, pin_memory=pin, reuse_buffers=True)
+    val_loader = BatchLoader(val_data, workers, pin_memory=pin, reuse_buffers=True)
+    with _progress(progress) as bar, train_loader, val_loader:
         for epoch in range(start_epoch, settings.epochs):
             alpha = alpha_at(epoch, settings.epochs)
             lr = optimizer.param_groups[0]["lr"]
             task = bar.add_task(f"epoch {epoch + 1}/{settings.epochs}", total=indexes["train"].rows, info="")
             report = _progress_callback(bar, task)
             stats = train_one_epoch(
-                net, iterate_batches(train_data, epoch, workers, pin_memory=pin, reuse_buffers=True), optimizer, scaler,
+                net, train_loader.epoch(epoch), optimizer, scaler,
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last, on_progress=report,
             )  # fmt: skip
             bar.update(task, description=f"epoch {epoch + 1} validation")
             val = evaluate(
-                net, iterate_batches(val_data, epoch, workers, pin_memory=pin, reuse_buffers=True),
+                net, val_loader.epoch(epoch),
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last,
             )  # fmt: skip
             bar.remove_task(task)
