@@ -204,3 +204,22 @@ def test_copy_into_mirrors_in_place_and_skips_self_copies():
         before = data.copy()
         copy_into(data, data)
         np.testing.assert_array_equal(data, before)
+
+
+def test_workers_wait_for_released_slots_when_blocks_outnumber_them(tmp_path):
+    from train_fixtures import make_rows, write_vaseg_split
+
+    # Row groups of one row and evaluation batches of one: 8 blocks, 4 per worker, more than its 3 slots.
+    write_vaseg_split(tmp_path / "data" / "train-00000-of-00001.parquet", make_rows(8, 7), row_group_size=1)
+    write_vaseg_split(tmp_path / "data" / "validation-00000-of-00001.parquet", make_rows(1, 8), row_group_size=1)
+    index = index_dataset(tmp_path)["train"]
+    expected = _all(BlockDataset(index, 1, train=False), epoch=0)
+    dataset = BlockDataset(index, 1, train=False)
+    with BatchLoader(dataset, 2, reuse_buffers=True) as loader:
+        got = [{k: v.clone() for k, v in batch.items()} for batch in loader.epoch(0)]
+        assert len(dataset.blocks) == 8 and dataset.ring.slots == 3
+        assert dataset.ring.released.tolist() == [4, 4]
+    assert len(got) == len(expected) == 8
+    for a, b in zip(expected, got, strict=True):
+        for name in a:
+            assert torch.equal(a[name], b[name]), name
