@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionassist_seg.data.parquet_writer import ArrayColumn, ShardWriter, level_runs, thrift_struct
+from visionassist_seg.data.parquet_writer import ArrayColumn, ShardWriter, level_runs, split_streams, thrift_struct
 from visionassist_seg.data.schema import dataset_features
 from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table, sha256_file
 from visionassist_seg.data.synthetic import make_sample
@@ -100,3 +100,71 @@ def test_thrift_struct_compact_encoding():
     assert thrift_struct([(1, "i32", 5), (3, "binary", "ab"), (20, "bool", True)]) == bytes(
         [0x15, 10, 0x28, 2, ord("a"), ord("b"), 0x01, 40, 0x00]
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    count=st.one_of(st.integers(1, 50), st.sampled_from([640, 1009, 2 * 400 * 640])),
+    dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_split_streams_equals_numpy_transpose(count, dtype, seed):
+    values = np.random.default_rng(seed).integers(0, 255, size=count * np.dtype(dtype).itemsize, dtype=np.uint8).view(dtype)
+    out = np.full(values.nbytes, 7, dtype=np.uint8)
+    split_streams(values, out)
+    expected = values.view(np.uint8).reshape(count, values.dtype.itemsize).T.reshape(-1)
+    assert np.array_equal(out, expected)
+
+
+def test_split_streams_hand_values():
+    values = np.array([0x04030201, 0x08070605], dtype="<u4")
+    out = np.zeros(8, dtype=np.uint8)
+    split_streams(values, out)
+    assert out.tolist() == [1, 5, 2, 6, 3, 7, 4, 8]
+
+
+def test_add_row_and_end_row_group_write_the_same_bytes_as_write_rows(tmp_path):
+    rows = _rows(3)
+    with open_shard_writer(tmp_path / "batch.parquet", compression_level=2) as writer:
+        writer.write_rows(rows[:2])
+        writer.write_rows(rows[2:])
+    with open_shard_writer(tmp_path / "rows.parquet", compression_level=2) as writer:
+        for row in rows[:2]:
+            writer.add_row(row)
+        writer.end_row_group()
+        writer.end_row_group()  # no rows added: no empty row group
+        writer.add_row(rows[2])
+        writer.end_row_group()
+    assert (tmp_path / "batch.parquet").read_bytes() == (tmp_path / "rows.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "rows.parquet").metadata.num_row_groups == 2
+
+
+def test_shard_writer_later_smaller_row_groups_keep_no_stale_pages(tmp_path):
+    # The column buffers are reused across row groups: a smaller group must not carry
+    # pages left over from a bigger one.
+    groups = [_rows(3), _rows(1, start=3), _rows(2, start=4)]
+    path = tmp_path / "groups.parquet"
+    with open_shard_writer(path, compression_level=2) as writer:
+        for rows in groups:
+            writer.write_rows(rows)
+    assert writer.sha256 == sha256_file(path)
+    metadata = pq.ParquetFile(path).metadata
+    assert [metadata.row_group(i).num_rows for i in range(3)] == [3, 1, 2]
+    table = pq.read_table(path)
+    expected = [row for rows in groups for row in rows]
+    assert table.column("filename").to_pylist() == [row["filename"] for row in expected]
+    for got, row in zip(table.column("dist_map").to_numpy(), expected, strict=True):
+        np.testing.assert_array_equal(np.stack([np.stack(plane) for plane in got]), row["dist_map"])
+
+
+def test_add_row_rejects_wrong_shape_and_adds_nothing(tmp_path):
+    rows = _rows(2)
+    bad = dict(rows[1], dist_map=rows[1]["dist_map"][:, :200])
+    path = tmp_path / "x.parquet"
+    with open_shard_writer(path, compression_level=2) as writer:
+        writer.add_row(rows[0])
+        with pytest.raises(ValueError, match="dist_map: row 000001 has shape"):
+            writer.add_row(bad)
+        writer.end_row_group()
+    table = pq.read_table(path)
+    assert table.num_rows == 1 and table.column("filename").to_pylist() == ["000000"]

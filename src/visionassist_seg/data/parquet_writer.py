@@ -15,6 +15,7 @@ the Array2D/Array3D extension types. Tests compare every file with pyarrow's rea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import struct
@@ -35,8 +36,17 @@ _ZSTD = 6
 _DATA_PAGE = 0
 MAGIC = b"PAR1"
 
+# Bytes hashed and written at a time (see ShardWriter._write).
+_WRITE_BLOCK = 256 * 1024
+
 # Thrift compact protocol type ids
 _T_TRUE, _T_FALSE, _T_BYTE, _T_I32, _T_I64, _T_BINARY, _T_LIST, _T_STRUCT = 1, 2, 3, 5, 6, 8, 9, 12
+
+
+_TYPE_IDS = {
+    "i32": _T_I32, "i64": _T_I64, "byte": _T_BYTE, "binary": _T_BINARY, "struct": _T_STRUCT,
+    "list_i32": _T_LIST, "list_binary": _T_LIST, "list_struct": _T_LIST,
+}
 
 
 def _varint(value: int) -> bytes:
@@ -66,11 +76,7 @@ def thrift_struct(fields: Sequence[tuple[int, str, object]]) -> bytes:
     for field_id, kind, value in fields:
         if value is None:
             continue
-        type_id = {
-            "i32": _T_I32, "i64": _T_I64, "byte": _T_BYTE, "binary": _T_BINARY, "struct": _T_STRUCT,
-            "list_i32": _T_LIST, "list_binary": _T_LIST, "list_struct": _T_LIST,
-            "bool": _T_TRUE if value else _T_FALSE,
-        }[kind]
+        type_id = (_T_TRUE if value else _T_FALSE) if kind == "bool" else _TYPE_IDS[kind]
         delta = field_id - last
         if 0 < delta <= 15:
             out.append((delta << 4) | type_id)
@@ -158,10 +164,7 @@ class ArrayColumn:
 
     def levels(self) -> bytes:
         """Return the repetition then definition levels of one row (data page v1 layout)."""
-        size = int(np.prod(self.shape))
-        repetition = rle_levels(level_runs(self.shape), 2)
-        definition = rle_levels([(self.max_definition, size)], _bit_width(self.max_definition))
-        return struct.pack("<i", len(repetition)) + repetition + struct.pack("<i", len(definition)) + definition
+        return _row_levels(self.shape, self.max_definition)
 
     def page_buffer(self) -> np.ndarray:
         """Return a reusable uint8 page buffer: this column's levels, then room for one row's values."""
@@ -183,7 +186,7 @@ class ArrayColumn:
             else:
                 out.view("<i4")[:] = array.reshape(-1)
         elif self.byte_stream_split:
-            np.copyto(out.reshape(4, size), np.ascontiguousarray(array, dtype="<f4").reshape(-1).view(np.uint8).reshape(size, 4).T)
+            split_streams(np.ascontiguousarray(array, dtype="<f4"), out)
         else:
             out.view("<f4")[:] = array.reshape(-1)
 
@@ -205,6 +208,42 @@ class ArrayColumn:
         return elements
 
 
+# Row widths tried for the image layout `split_streams` hands to OpenCV (any divisor works).
+_SPLIT_WIDTHS = (1024, 1000, 640, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+
+
+def split_streams(values: np.ndarray, out: np.ndarray) -> None:
+    """Write the BYTE_STREAM_SPLIT encoding of ``values`` into ``out``: byte k of value i goes to ``out[k * n + i]``.
+
+    ``cv2.split`` separates the byte planes as the channels of an image straight into
+    ``out``, about 8x faster than numpy's strided transposing copy (0.1 vs 0.8 ms for
+    512,000 floats); the bytes are the same.
+
+    Shape:
+        values: (...) contiguous, n values of itemsize k; out: (n * k,) uint8
+    """
+    import cv2
+
+    count, itemsize = values.size, values.dtype.itemsize
+    width = next(w for w in _SPLIT_WIDTHS if count % w == 0)
+    source = values.reshape(-1).view(np.uint8).reshape(-1, width, itemsize)
+    planes = [out[k * count : (k + 1) * count].reshape(-1, width) for k in range(itemsize)]
+    written = cv2.split(source, planes)
+    for plane, result in zip(planes, written, strict=True):
+        if not np.shares_memory(plane, result):  # OpenCV allocated instead of writing in place
+            plane[:] = result.reshape(plane.shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _row_levels(shape: tuple[int, ...], max_definition: int) -> bytes:
+    # Cached: building them value run by value run takes about 5 ms for a distance map,
+    # and every shard writer needs them.
+    size = int(np.prod(shape))
+    repetition = rle_levels(level_runs(shape), 2)
+    definition = rle_levels([(max_definition, size)], _bit_width(max_definition))
+    return struct.pack("<i", len(repetition)) + repetition + struct.pack("<i", len(definition)) + definition
+
+
 _LIST_LOGICAL = thrift_struct([(3, "struct", thrift_struct([]))])
 _UINT8_LOGICAL = thrift_struct([(10, "struct", thrift_struct([(1, "byte", 8), (2, "bool", False)]))])
 _STRING_LOGICAL = thrift_struct([(1, "struct", thrift_struct([]))])
@@ -212,6 +251,38 @@ _STRING_LOGICAL = thrift_struct([(1, "struct", thrift_struct([]))])
 
 def _bit_width(max_level: int) -> int:
     return max(1, int(max_level).bit_length())
+
+
+class _ChunkBuffer:
+    """A column chunk being assembled in memory: page headers and compressed pages, end to end.
+
+    The storage grows as needed and is reused for every row group, so its pages are
+    not faulted in again for each one.
+    """
+
+    def __init__(self) -> None:
+        self._data = np.empty(0, dtype=np.uint8)
+        self.size = 0
+        self.uncompressed = 0  # what the pages would take uncompressed (headers included)
+
+    def append(self, header: bytes, page, payload_size: int) -> None:  # page: buffer
+        data = np.frombuffer(page, dtype=np.uint8)
+        end = self.size + len(header) + data.size
+        if end > self._data.size:
+            grown = np.empty(max(end, 2 * self._data.size), dtype=np.uint8)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : self.size + len(header)] = np.frombuffer(header, dtype=np.uint8)
+        self._data[end - data.size : end] = data
+        self.size = end
+        self.uncompressed += len(header) + payload_size
+
+    def view(self) -> memoryview:
+        """Return the bytes assembled so far (valid until the next `append` or `clear`)."""
+        return memoryview(self._data[: self.size])
+
+    def clear(self) -> None:
+        self.size = self.uncompressed = 0
 
 
 @dataclass
@@ -226,12 +297,17 @@ class _ChunkMeta:
 
 
 class ShardWriter:
-    """Write rows of the precomputed schema to a parquet file, one row group per `write_rows` call.
+    """Write rows of the precomputed schema to a parquet file in row groups.
 
     Columns: ``image``, ``label`` (uint8 [400, 640]), ``spatial_weights`` (float32
     [400, 640]), ``dist_map`` (float32 [2, 400, 640]), ``filename`` (string),
     ``preprocessed`` (bool). ``arrays`` gives each array column's shape, dtype and
     encoding; ``key_value_metadata`` is written into the footer verbatim.
+
+    `add_row` encodes and compresses a row's pages at once, while its arrays are still
+    in the CPU cache, and keeps only the compressed pages (about a fifth of the row) in
+    one reused buffer per column; `end_row_group` writes those column chunks out.
+    `write_rows` does both.
     """
 
     def __init__(self, path: Path, arrays: Sequence[ArrayColumn], key_value_metadata: dict[bytes, bytes], compression_levels: dict[str, int]) -> None:
@@ -243,6 +319,9 @@ class ShardWriter:
         self._metadata = key_value_metadata
         self._row_groups: list[bytes] = []
         self._rows = 0
+        self._chunks = {column.name: _ChunkBuffer() for column in self._arrays}
+        self._pending_filenames: list[str] = []
+        self._pending_flags: list[bool] = []
         self._file = open(path, "wb")
         self._digest = hashlib.sha256()
         self._write(MAGIC)
@@ -256,9 +335,14 @@ class ShardWriter:
         else:
             self._file.close()
 
-    def _write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._digest.update(data)
+    def _write(self, data) -> None:  # data: bytes or any buffer
+        # Hash then write in blocks that fit the CPU cache: a column chunk of a row group
+        # (megabytes, long out of cache) is then read from memory once, not twice.
+        view = memoryview(data)
+        for start in range(0, len(view), _WRITE_BLOCK):
+            block = view[start : start + _WRITE_BLOCK]
+            self._digest.update(block)
+            self._file.write(block)
 
     @property
     def sha256(self) -> str:
@@ -267,51 +351,77 @@ class ShardWriter:
 
     def write_rows(self, rows: Sequence[dict]) -> None:
         """Write ``rows`` (dicts of numpy arrays, ``filename`` str, ``preprocessed`` bool) as one row group."""
-        chunks = [self._write_array_chunk(column, rows) for column in self._arrays]
-        chunks.append(self._write_flat_chunk("filename", _BYTE_ARRAY, _plain_strings([r["filename"] for r in rows]), len(rows)))
-        chunks.append(self._write_flat_chunk("preprocessed", _BOOLEAN, _plain_bools([r["preprocessed"] for r in rows]), len(rows)))
+        for row in rows:
+            self.add_row(row)
+        self.end_row_group()
+
+    def add_row(self, row: dict) -> None:
+        """Add one row to the current row group: its pages are encoded and compressed now.
+
+        Raises:
+            ValueError: an array of ``row`` does not have its column's shape (nothing is added).
+        """
+        for column in self._arrays:
+            if row[column.name].shape != column.shape:
+                raise ValueError(f"column {column.name}: row {row['filename']} has shape {row[column.name].shape}, expected {column.shape}")
+        for column in self._arrays:
+            page = self._pages[column.name]
+            size = int(np.prod(column.shape))
+            column.encode_values(row[column.name], page[page.size - 4 * size :])
+            encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
+            self._add_page(self._chunks[column.name], page, size, encoding, column.name)
+        self._pending_filenames.append(row["filename"])
+        self._pending_flags.append(row["preprocessed"])
+
+    def end_row_group(self) -> None:
+        """Write the rows added since the last row group as one row group (none: nothing is written)."""
+        count = len(self._pending_filenames)
+        if not count:
+            return
+        chunks = [self._write_array_chunk(column, count) for column in self._arrays]
+        chunks.append(self._write_flat_chunk("filename", _BYTE_ARRAY, _plain_strings(self._pending_filenames), count))
+        chunks.append(self._write_flat_chunk("preprocessed", _BOOLEAN, _plain_bools(self._pending_flags), count))
+        self._pending_filenames, self._pending_flags = [], []
         total = sum(c.uncompressed for c in chunks)
         columns = [thrift_struct([(2, "i64", c.offset), (3, "struct", _column_meta(c))]) for c in chunks]
         self._row_groups.append(
             thrift_struct(
-                [(1, "list_struct", columns), (2, "i64", total), (3, "i64", len(rows)), (5, "i64", chunks[0].offset),
+                [(1, "list_struct", columns), (2, "i64", total), (3, "i64", count), (5, "i64", chunks[0].offset),
                  (6, "i64", sum(c.compressed for c in chunks)), (7, "i32", len(self._row_groups))]
             )
         )
-        self._rows += len(rows)
+        self._rows += count
 
-    def _write_page(self, payload, num_values: int, encoding: int, codec_name: str) -> tuple[int, int]:  # payload: buffer
-        compressed = self._codecs[codec_name].compress(payload, asbytes=True)
+    def _add_page(self, chunk: _ChunkBuffer, payload, num_values: int, encoding: int, codec_name: str) -> None:  # payload: buffer
+        # A pyarrow Buffer rather than bytes: freed right after the copy into the chunk,
+        # so the pool hands the same memory back for the next page.
+        compressed = self._codecs[codec_name].compress(payload)
         header = thrift_struct(
-            [(1, "i32", _DATA_PAGE), (2, "i32", len(payload)), (3, "i32", len(compressed)),
+            [(1, "i32", _DATA_PAGE), (2, "i32", len(payload)), (3, "i32", compressed.size),
              (5, "struct", thrift_struct([(1, "i32", num_values), (2, "i32", encoding), (3, "i32", _RLE), (4, "i32", _RLE)]))]
         )
-        self._write(header)
-        self._write(compressed)
-        return len(header) + len(payload), len(header) + len(compressed)
+        chunk.append(header, compressed, len(payload))
 
-    def _write_array_chunk(self, column: ArrayColumn, rows: Sequence[dict]) -> _ChunkMeta:
+    def _write_chunk(self, chunk: _ChunkBuffer) -> tuple[int, int, int]:
+        """Write ``chunk`` and empty it; return its (offset, uncompressed, compressed) sizes."""
         offset = self._file.tell()
-        size = int(np.prod(column.shape))
+        sizes = (offset, chunk.uncompressed, chunk.size)
+        self._write(chunk.view())
+        chunk.clear()
+        return sizes
+
+    def _write_array_chunk(self, column: ArrayColumn, count: int) -> _ChunkMeta:
+        offset, uncompressed, compressed = self._write_chunk(self._chunks[column.name])
         encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
-        uncompressed = compressed = 0
-        page = self._pages[column.name]
-        values = page[page.size - 4 * size :]
-        for row in rows:
-            array = row[column.name]
-            if array.shape != column.shape:
-                raise ValueError(f"column {column.name}: row {row['filename']} has shape {array.shape}, expected {column.shape}")
-            column.encode_values(array, values)
-            sizes = self._write_page(page, size, encoding, column.name)
-            uncompressed += sizes[0]
-            compressed += sizes[1]
-        return _ChunkMeta(column.path(), column.physical, [encoding, _RLE], size * len(rows), uncompressed, compressed, offset)
+        size = int(np.prod(column.shape))
+        return _ChunkMeta(column.path(), column.physical, [encoding, _RLE], size * count, uncompressed, compressed, offset)
 
     def _write_flat_chunk(self, name: str, physical: int, values: bytes, count: int) -> _ChunkMeta:
-        offset = self._file.tell()
         definition = rle_levels([(1, count)], 1)
         payload = struct.pack("<i", len(definition)) + definition + values
-        uncompressed, compressed = self._write_page(payload, count, _PLAIN, name)
+        chunk = _ChunkBuffer()
+        self._add_page(chunk, payload, count, _PLAIN, name)
+        offset, uncompressed, compressed = self._write_chunk(chunk)
         return _ChunkMeta([name], physical, [_PLAIN, _RLE], count, uncompressed, compressed, offset)
 
     def close(self) -> None:

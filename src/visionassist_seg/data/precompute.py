@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from visionassist_seg import __version__
 from visionassist_seg.data.raw import RAW_SPLITS, RawSample, has_labels, list_split, read_image, read_label, require_data_root
@@ -186,8 +186,9 @@ def _relative(path: Path | None, root: Path) -> str:
 def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], None] | None = None) -> ShardResult:
     """Write (or resume) one shard; return its row count, checksum and skipped samples.
 
-    Rows are written in row groups of ``settings.row_group_size``, so memory stays
-    bounded by that many samples. The file appears in ``data/`` only once complete.
+    Rows are written in row groups of ``settings.row_group_size``; memory holds one
+    sample's arrays and the compressed pages of one row group. The file appears in
+    ``data/`` only once complete.
     """
     from visionassist_seg.data.shards import open_shard_writer, replace_atomic
 
@@ -201,16 +202,11 @@ def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], 
     tmp = output_dir / STATE_DIR / "tmp" / f"{task.name}.{os.getpid()}.tmp"
     tmp.parent.mkdir(parents=True, exist_ok=True)
     root = Path(settings.raw_dir)
-    skipped: list[dict] = []
-    rows_written = 0
     try:
         with open_shard_writer(tmp, settings.compression_level) as writer:
-            for batch, batch_skipped in _row_groups(task, settings.row_group_size, on_sample):
-                skipped += [{"split": task.split, "file": _relative(s.image, root), "reason": r} for s, r in batch_skipped]
-                if batch:
-                    writer.write_rows(batch)
-                    rows_written += len(batch)
+            rows_written, failures = _write_rows(writer, task, settings.row_group_size, on_sample)
         digest = writer.sha256  # hashed while writing: no second read of the file
+        skipped = [{"split": task.split, "file": _relative(s.image, root), "reason": r} for s, r in failures]
         result = ShardResult(task.split, task.name, rows_written, digest, tmp.stat().st_size, fingerprint, skipped)
         replace_atomic(tmp, output_dir / DATA_DIR / task.name)
     finally:
@@ -219,22 +215,28 @@ def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], 
     return result
 
 
-def _row_groups(
-    task: ShardTask, size: int, on_sample: Callable[[int], None] | None
-) -> Iterator[tuple[list[dict], list[tuple[RawSample, str]]]]:
-    """Yield (rows, skipped) per group of ``size`` raw samples."""
+def _write_rows(
+    writer, task: ShardTask, size: int, on_sample: Callable[[int], None] | None  # writer: ShardWriter
+) -> tuple[int, list[tuple[RawSample, str]]]:
+    """Preprocess and add each sample to ``writer``, one row group per ``size`` raw samples.
+
+    Each row goes to the writer as soon as it is made, so only one sample's arrays are
+    alive at a time. Returns the number of rows written and the (sample, reason) skipped.
+    """
+    rows = 0
+    skipped: list[tuple[RawSample, str]] = []
     for start in range(0, len(task.samples), size):
-        rows: list[dict] = []
-        skipped: list[tuple[RawSample, str]] = []
         for sample in task.samples[start : start + size]:
             row = preprocess_raw(sample)
             if isinstance(row, str):
                 skipped.append((sample, row))
             else:
-                rows.append(row)
+                writer.add_row(row)
+                rows += 1
             if on_sample:
                 on_sample(1)
-        yield rows, skipped
+        writer.end_row_group()
+    return rows, skipped
 
 
 def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[ShardResult], seconds: float = 0.0) -> PrecomputeReport:
