@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 from ops_cases import SMALL, any_masks, mask_cases, random_blobs, reference_spatial_weights
 
 from visionassist_seg.ops import HEIGHT, WIDTH, pupil_mask, spatial_weights
+from visionassist_seg.ops.labels import nonzero_box
 
 FULL = (HEIGHT, WIDTH)
 
@@ -153,3 +154,34 @@ def test_pupil_mask_property(label, dtype):
     mask = pupil_mask(label.astype(dtype))
     assert mask.dtype == np.uint8
     assert np.array_equal(mask.astype(bool), label == 3)
+
+
+def test_nonzero_box_hand_values():
+    mask = np.zeros((6, 8), np.uint8)
+    assert nonzero_box(mask) is None
+    mask[2, 3] = mask[3, 5] = 1
+    assert nonzero_box(mask) == (slice(2, 4), slice(3, 6))
+    assert nonzero_box(mask, margin=1) == (slice(1, 5), slice(2, 7))
+    # Clipped to the image.
+    assert nonzero_box(mask, margin=4) == (slice(0, 6), slice(0, 8))
+    assert nonzero_box(mask.astype(bool)) == (slice(2, 4), slice(3, 6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    top=st.integers(0, 6),
+    left=st.integers(0, 6),
+    height=st.integers(1, 6),
+    width=st.integers(1, 6),
+    flip=st.sampled_from([(False, False), (True, False), (False, True), (True, True)]),
+    seed=st.integers(0, 2**16),
+)
+def test_spatial_weights_crop_equals_full_frame_near_borders(top, left, height, width, flip, seed):
+    # spatial_weights runs Canny on the mask's box plus a margin: a blob a few pixels from
+    # any border (where the crop is cut short, or not) must give the full-frame result.
+    blob = np.random.default_rng(seed).integers(0, 2, (height, width), dtype=np.uint8)
+    blob[0, 0] = 1
+    mask = np.zeros((24, 30), np.uint8)
+    mask[top : top + height, left : left + width] = blob
+    mask = mask[:: -1 if flip[0] else 1, :: -1 if flip[1] else 1].copy()
+    assert np.array_equal(spatial_weights(mask), reference_spatial_weights(mask))

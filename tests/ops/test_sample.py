@@ -138,6 +138,16 @@ def test_check_raw_pair_rejects_label_values_outside_classes(bad, message, dtype
         preprocess_sample(np.zeros(FULL, np.uint8), raw_label)
 
 
+@pytest.mark.parametrize("dtype", [">i8", "<i4", ">u2", "<i1"])
+def test_check_raw_pair_any_integer_layout(dtype):
+    raw_label = raw_label_around(mask_cases(FULL)["random_blobs"], np.int64).astype(dtype)
+    check_raw_pair(np.zeros(FULL, np.uint8), raw_label)
+    if np.dtype(dtype).kind == "i":
+        raw_label[3, 4] = -2
+        with pytest.raises(ValueError, match="-2..3"):
+            check_raw_pair(np.zeros(FULL, np.uint8), raw_label)
+
+
 def test_check_raw_pair_rejects_uint8_label_value_255():
     raw_label = np.zeros(FULL, np.uint8)
     raw_label[0, 0] = 255

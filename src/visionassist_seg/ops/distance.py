@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from visionassist_seg.ops.check import check_array
+from visionassist_seg.ops.labels import nonzero_box
 
 
 def exact_edt(nonzero: np.ndarray) -> np.ndarray:
@@ -25,16 +26,6 @@ def exact_edt(nonzero: np.ndarray) -> np.ndarray:
     np.multiply(distance, distance, out=distance)
     np.rint(distance, out=distance)
     return np.sqrt(distance, dtype=np.float64)
-
-
-def _pupil_box(pupil: np.ndarray) -> tuple[slice, slice]:
-    """Return the pupil's bounding box grown by one pixel (clipped to the image)."""
-    rows = np.flatnonzero(pupil.any(axis=1))
-    cols = np.flatnonzero(pupil.any(axis=0))
-    return (
-        slice(max(rows[0] - 1, 0), min(rows[-1] + 2, pupil.shape[0])),
-        slice(max(cols[0] - 1, 0), min(cols[-1] + 2, pupil.shape[1])),
-    )
 
 
 def _edt_all_true(shape: tuple[int, int]) -> np.ndarray:
@@ -65,11 +56,15 @@ def distance_maps(mask: np.ndarray) -> np.ndarray:
     height, width = mask.shape
     diagonal = np.sqrt((height - 1) ** 2 + (width - 1) ** 2)
     pupil = mask == 1
-    maps = np.zeros((2, height, width), dtype=np.float32)
-    if not pupil.any() or pupil.all():
-        present = 1 if pupil.any() else 0
+    # The pupil's bounding box grown by one pixel: its ring is all background.
+    box = nonzero_box(pupil, margin=1)
+    if box is None or pupil.all():
+        maps = np.zeros((2, height, width), dtype=np.float32)
+        present = 0 if box is None else 1
         maps[present] = (1.0 - _edt_all_true((height, width))) / diagonal
         return maps
+    # Every value is written below: no need to zero the output first.
+    maps = np.empty((2, height, width), dtype=np.float32)
     # Background pixels: channel 1 is edt(~pupil), channel 0 is 1 - edt(~pupil). The
     # pupil's own distances only need its bounding box plus a one-pixel ring, which is
     # all background: clamping any farther background pixel onto the ring gets closer,
@@ -78,7 +73,6 @@ def distance_maps(mask: np.ndarray) -> np.ndarray:
     np.divide(to_pupil, diagonal, out=maps[1], casting="unsafe")
     np.subtract(1.0, to_pupil, out=to_pupil)
     np.divide(to_pupil, diagonal, out=maps[0], casting="unsafe")
-    box = _pupil_box(pupil)
     inside = pupil[box]
     to_background = exact_edt(np.ascontiguousarray(inside))[inside]
     # Same float64 operations as the formula, so every bit (and the sign of zero) matches.
