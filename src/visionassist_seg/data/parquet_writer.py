@@ -9,7 +9,7 @@ bytes, so this writer encodes them once per column and writes each row as one da
 
 The file is standard parquet (format 2.6 features, data page v1). Its key-value
 metadata (``ARROW:schema`` and ``huggingface``) is taken from a file pyarrow writes
-for ``dataset_features().arrow_schema``, so pyarrow and ``datasets`` read back exactly
+for ``hf_arrow_schema()`` (the same as ``dataset_features().arrow_schema``), so pyarrow and ``datasets`` read back exactly
 the Array2D/Array3D extension types. Tests compare every file with pyarrow's reading.
 """
 

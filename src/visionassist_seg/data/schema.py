@@ -41,6 +41,37 @@ def dataset_features():  # -> datasets.Features (imported lazily: datasets is sl
     return datasets.Features({**features, "filename": datasets.Value("string"), "preprocessed": datasets.Value("bool")})
 
 
+def hf_arrow_schema():  # -> pyarrow.Schema
+    """Return the Arrow schema of `dataset_features` as pyarrow serialises it, built without `datasets`.
+
+    Importing `datasets` takes about half a second, more than a shard writer needs: its
+    Array2D/Array3D columns are nested lists whose field metadata names the extension
+    type (``ARROW:extension:metadata`` then ``ARROW:extension:name``, the order pyarrow
+    writes them), and the ``huggingface`` schema metadata is `Features.to_dict` as JSON.
+    A test checks that files written with either schema carry identical metadata.
+    """
+    import json
+
+    import pyarrow as pa
+
+    fields, features = [], {}
+    for name, shape in ARRAY_SHAPES.items():
+        dtype = ARRAY_DTYPES[name].name
+        kind = f"Array{len(shape)}D"
+        storage = pa.from_numpy_dtype(ARRAY_DTYPES[name])
+        for _ in shape:
+            storage = pa.list_(storage)
+        extension = [
+            (b"ARROW:extension:metadata", json.dumps([list(shape), dtype]).encode()),
+            (b"ARROW:extension:name", f"datasets.features.features.{kind}ExtensionType".encode()),
+        ]
+        fields.append(pa.field(name, storage, metadata=pa.KeyValueMetadata(extension)))
+        features[name] = {"shape": list(shape), "dtype": dtype, "_type": kind}
+    fields += [pa.field("filename", pa.string()), pa.field("preprocessed", pa.bool_())]
+    features.update(filename={"dtype": "string", "_type": "Value"}, preprocessed={"dtype": "bool", "_type": "Value"})
+    return pa.schema(fields, metadata={b"huggingface": json.dumps({"info": {"features": features}}).encode()})
+
+
 def shard_name(split: str, index: int, count: int) -> str:
     """Return the Hub file name of shard ``index`` of ``count``: ``{split}-00000-of-00004.parquet``."""
     return f"{split}-{index:05d}-of-{count:05d}.parquet"

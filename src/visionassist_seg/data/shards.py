@@ -112,9 +112,9 @@ _hf_metadata: dict[bytes, bytes] = {}
 def hf_key_value_metadata() -> dict[bytes, bytes]:
     """Return the footer metadata pyarrow writes for the dataset features (ARROW:schema, huggingface).
 
-    Taken from an empty file that pyarrow writes, so readers rebuild exactly the HF
-    Array2D/Array3D extension types. Computed once per process (it imports `datasets`,
-    about a second); worker processes receive it from their parent instead.
+    Taken from an empty file that pyarrow writes for `hf_arrow_schema`, so readers
+    rebuild exactly the HF Array2D/Array3D extension types. Computed once per process
+    (a few ms); worker processes receive it from their parent.
     """
     if not _hf_metadata:
         _hf_metadata.update(_pyarrow_metadata())
@@ -132,10 +132,10 @@ def _pyarrow_metadata() -> dict[bytes, bytes]:
 
     import pyarrow.parquet as pq
 
-    from visionassist_seg.data.schema import dataset_features
+    from visionassist_seg.data.schema import hf_arrow_schema
 
     buffer = io.BytesIO()
-    pq.write_table(dataset_features().arrow_schema.empty_table(), buffer)
+    pq.write_table(hf_arrow_schema().empty_table(), buffer)
     return dict(pq.read_metadata(io.BytesIO(buffer.getvalue())).metadata)
 
 
