@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,11 @@ class ArrayColumn:
     byte_stream_split: bool
 
     @property
+    def size(self) -> int:
+        """Values in one row."""
+        return math.prod(self.shape)
+
+    @property
     def physical(self) -> int:
         return _FLOAT if self.dtype == np.float32 else _INT32
 
@@ -169,7 +175,7 @@ class ArrayColumn:
     def page_buffer(self) -> np.ndarray:
         """Return a reusable uint8 page buffer: this column's levels, then room for one row's values."""
         levels = np.frombuffer(self.levels(), dtype=np.uint8)
-        page = np.zeros(levels.size + 4 * int(np.prod(self.shape)), dtype=np.uint8)
+        page = np.zeros(levels.size + 4 * self.size, dtype=np.uint8)
         page[: levels.size] = levels
         return page
 
@@ -179,7 +185,7 @@ class ArrayColumn:
         For uint8 data stored as INT32 with BYTE_STREAM_SPLIT, only the first (low byte)
         stream changes; the three high-byte streams stay zero from the buffer's creation.
         """
-        size = int(np.prod(self.shape))
+        size = self.size
         if self.physical == _INT32:
             if self.byte_stream_split:
                 out[:size] = array.reshape(-1)
@@ -238,7 +244,7 @@ def split_streams(values: np.ndarray, out: np.ndarray) -> None:
 def _row_levels(shape: tuple[int, ...], max_definition: int) -> bytes:
     # Cached: building them value run by value run takes about 5 ms for a distance map,
     # and every shard writer needs them.
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     repetition = rle_levels(level_runs(shape), 2)
     definition = rle_levels([(max_definition, size)], _bit_width(max_definition))
     return struct.pack("<i", len(repetition)) + repetition + struct.pack("<i", len(definition)) + definition
@@ -366,10 +372,9 @@ class ShardWriter:
                 raise ValueError(f"column {column.name}: row {row['filename']} has shape {row[column.name].shape}, expected {column.shape}")
         for column in self._arrays:
             page = self._pages[column.name]
-            size = int(np.prod(column.shape))
-            column.encode_values(row[column.name], page[page.size - 4 * size :])
+            column.encode_values(row[column.name], page[page.size - 4 * column.size :])
             encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
-            self._add_page(self._chunks[column.name], page, size, encoding, column.name)
+            self._add_page(self._chunks[column.name], page, column.size, encoding, column.name)
         self._pending_filenames.append(row["filename"])
         self._pending_flags.append(row["preprocessed"])
 
@@ -413,8 +418,7 @@ class ShardWriter:
     def _write_array_chunk(self, column: ArrayColumn, count: int) -> _ChunkMeta:
         offset, uncompressed, compressed = self._write_chunk(self._chunks[column.name])
         encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
-        size = int(np.prod(column.shape))
-        return _ChunkMeta(column.path(), column.physical, [encoding, _RLE], size * count, uncompressed, compressed, offset)
+        return _ChunkMeta(column.path(), column.physical, [encoding, _RLE], column.size * count, uncompressed, compressed, offset)
 
     def _write_flat_chunk(self, name: str, physical: int, values: bytes, count: int) -> _ChunkMeta:
         definition = rle_levels([(1, count)], 1)
