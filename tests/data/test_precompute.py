@@ -86,6 +86,21 @@ def test_precompute_is_byte_identical_across_runs_and_worker_counts(raw_dir, mak
     assert len(_shard_bytes(first.output_dir)) == 4
 
 
+def test_shard_settings_carry_what_writing_a_shard_reads(raw_dir, make_settings, tmp_path):
+    settings = make_settings(raw_dir, shard_size=3, compression_level=4, row_group_size=2)
+    light = precompute.ShardSettings.of(settings)
+    assert (light.raw_dir, light.output_dir, light.compression_level, light.row_group_size) == (raw_dir, settings.output_dir, 4, 2)
+    task = plan_shards(settings)[0]
+    assert precompute.task_fingerprint(task, light) == precompute.task_fingerprint(task, settings)
+
+
+def test_precompute_module_imports_without_pydantic():
+    # Worker processes import it: pydantic settings would add 0.17 s to each one's start.
+    code = "import sys, visionassist_seg.data.precompute; print('pydantic' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert result.stdout.strip() == "False"
+
+
 def test_precompute_limit_applies_per_split_and_removes_stale_shards(raw_dir, make_settings):
     settings = make_settings(raw_dir, shard_size=2)
     run_precompute(settings, download=False, progress=False)
