@@ -168,3 +168,14 @@ def test_add_row_rejects_wrong_shape_and_adds_nothing(tmp_path):
         writer.end_row_group()
     table = pq.read_table(path)
     assert table.num_rows == 1 and table.column("filename").to_pylist() == ["000000"]
+
+
+def test_split_streams_copies_when_opencv_allocates_new_planes(monkeypatch):
+    import cv2
+
+    real_split = cv2.split
+    monkeypatch.setattr(cv2, "split", lambda source, planes: tuple(p.copy() for p in real_split(source)))
+    values = np.arange(1, 641, dtype="<f4")
+    out = np.zeros(values.nbytes, dtype=np.uint8)
+    split_streams(values, out)
+    assert np.array_equal(out, values.view(np.uint8).reshape(-1, 4).T.reshape(-1))
