@@ -275,7 +275,9 @@ class _ChunkBuffer:
         data = np.frombuffer(page, dtype=np.uint8)
         end = self.size + len(header) + data.size
         if end > self._data.size:
-            grown = np.empty(max(end, 2 * self._data.size), dtype=np.uint8)
+            # Powers of two: every shard's writer asks for the same sizes, which the
+            # allocator hands back from earlier shards instead of fragmenting memory.
+            grown = np.empty(1 << (end - 1).bit_length(), dtype=np.uint8)
             grown[: self.size] = self._data[: self.size]
             self._data = grown
         self._data[self.size : self.size + len(header)] = np.frombuffer(header, dtype=np.uint8)
