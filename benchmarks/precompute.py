@@ -131,7 +131,12 @@ def writer_ms_per_sample(raw_dir: Path, work: Path, count: int = 32) -> dict[str
 
 
 def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> float:
-    """Return the peak RSS (MB) of a fresh one-worker precompute process over ``limit`` samples per split."""
+    """Return the peak RSS (MB) of a fresh one-worker precompute process over ``limit`` samples per split.
+
+    On Linux the child's ru_maxrss starts from this (large) process's high-water mark:
+    subprocess starts it with vfork, and exec keeps the old memory's peak. VmHWM in
+    /proc/self/status belongs to the child's own memory, so it is read where it exists.
+    """
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
@@ -139,7 +144,10 @@ def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> fl
         "from visionassist_seg.data.precompute import run_precompute\n"
         f"s = Settings(raw_dir=Path({str(raw_dir)!r}), output_dir=Path({str(out_dir)!r}), workers=1, limit={limit}, shard_size={shard_size})\n"
         "run_precompute(s, download=False, progress=False)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "try:\n"
+        "    print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')))\n"
+        "except OSError:\n"
+        "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     return int(output.strip().splitlines()[-1]) / 1024
