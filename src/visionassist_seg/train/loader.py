@@ -654,20 +654,6 @@ def _batches_in(rows: int, batch_size: int) -> int:
     return max(1, -(-rows // batch_size))
 
 
-class _EpochBlocks(torch.utils.data.Sampler):
-    """Yields ``(epoch, block)`` keys for the dataset's current epoch."""
-
-    def __init__(self, dataset: BlockDataset) -> None:
-        self.dataset = dataset
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.dataset.epoch
-        return iter([(epoch, i) for i in range(len(self.dataset))])
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-
 class BatchLoader:
     """Batches of a `BlockDataset`, epoch after epoch, from worker processes kept between epochs.
 
