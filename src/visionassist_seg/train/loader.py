@@ -460,8 +460,10 @@ class BatchRing:
     def claim(self, region: int, produced: int) -> dict[str, torch.Tensor]:
         """Return the slot for a region's ``produced``-th block, waiting until the consumer has released it."""
         released = self.released.numpy()
+        pause = 0.0002
         while produced - int(released[region]) >= self.slots:
-            time.sleep(0.0005)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)  # training steps are slow: poll rarely while waiting on one
         return {name: tensor[region, produced % self.slots] for name, tensor in self.arrays.items()}
 
     def batches(self, ref: BlockRef) -> Iterator[dict[str, torch.Tensor]]:
