@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionassist_seg.data.parquet_writer import ArrayColumn, ShardWriter, level_runs, split_streams, thrift_struct
+from visionassist_seg.data.byte_streams import split_streams
+from visionassist_seg.data.parquet_writer import ArrayColumn, ShardWriter, level_runs, thrift_struct
 from visionassist_seg.data.schema import dataset_features
 from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table, sha256_file
 from visionassist_seg.data.synthetic import make_sample

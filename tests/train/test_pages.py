@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from visionassist_seg.train.loader import ParquetReader, index_dataset
-from visionassist_seg.train.pages import Unsupported, _ThriftReader, unsplit_streams
+from visionassist_seg.data.byte_streams import unsplit_streams
+from visionassist_seg.train.pages import Unsupported, _ThriftReader
 
 from train_fixtures import make_rows, write_split
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from visionassist_seg.data.byte_streams import unsplit_streams
 from visionassist_seg.data.reader import column_to_numpy
 from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, list_shards
 from visionassist_seg.data.shards import ARRAY_COLUMNS
@@ -41,7 +42,6 @@ from visionassist_seg.train.pages import (
     page_table,
     page_values,
     read_chunk,
-    unsplit_streams,
 )
 
 BATCHES_PER_BLOCK = 2

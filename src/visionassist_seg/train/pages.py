@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from visionassist_seg.data.byte_streams import unsplit_streams
+
 PAGE_DATA, PAGE_INDEX, PAGE_DATA_V2 = 0, 1, 3
 ENCODING_PLAIN, ENCODING_BYTE_STREAM_SPLIT = 0, 9
 PHYSICAL_DTYPES = {"INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FLOAT": np.dtype("<f4"), "DOUBLE": np.dtype("<f8")}
@@ -181,26 +183,6 @@ def _decode_into(out: np.ndarray, values, encoding: int) -> None:
         unsplit_streams(raw, out)
     else:
         raise Unsupported(f"encoding {encoding}")
-
-
-def unsplit_streams(raw: np.ndarray, out: np.ndarray) -> None:
-    """Write BYTE_STREAM_SPLIT data into ``out``: byte k of value i is ``raw[k * n + i]``.
-
-    ``cv2.merge`` interleaves the k byte planes as the channels of an image, about 20x
-    faster than numpy's strided transpose (0.15 vs 3.2 ms for 512,000 floats).
-
-    Shape:
-        raw: (n * itemsize,) uint8; out: (n,) of a dtype with that itemsize
-    """
-    import cv2
-
-    count, itemsize = len(out), out.dtype.itemsize
-    columns = next(c for c in (1024, 1000, 640, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1) if count % c == 0)
-    planes = [raw[k * count : (k + 1) * count].reshape(-1, columns) for k in range(itemsize)]
-    target = out.view(np.uint8).reshape(-1, columns, itemsize)
-    merged = cv2.merge(planes, target)
-    if not np.shares_memory(merged, target):
-        target[:] = merged.reshape(target.shape)
 
 
 class _ThriftReader:
