@@ -421,6 +421,20 @@ class BlockRef:
     sizes: tuple[int, ...]
 
 
+def batch_columns(size: tuple[int, int], full_labels: bool) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Return the per-row shape and dtype of every batch column at ``size`` (height, width)."""
+    height, width = size
+    columns = {
+        "image": ((1, height, width), torch.uint8),
+        "label": ((height, width), torch.uint8),
+        "spatial_weights": ((height, width), torch.float32),
+        "dist_map": ((2, height, width), torch.float32),
+    }
+    if full_labels:
+        columns["label_full"] = ((HEIGHT, WIDTH), torch.uint8)
+    return columns
+
+
 class BatchRing:
     """Shared-memory block slots that loader workers fill in place and the consumer reads in place.
 
@@ -433,38 +447,25 @@ class BatchRing:
     """
 
     def __init__(self, regions: int, slots: int, rows: int, size: tuple[int, int], full_labels: bool, shared: bool) -> None:
-        height, width = size
-        shapes = {
-            "image": ((1, height, width), torch.uint8),
-            "label": ((height, width), torch.uint8),
-            "spatial_weights": ((height, width), torch.float32),
-            "dist_map": ((2, height, width), torch.float32),
-        }
-        if full_labels:
-            shapes["label_full"] = ((HEIGHT, WIDTH), torch.uint8)
         self.regions, self.slots, self.rows = regions, slots, rows
         # Uninitialised: every row is written before it is read, and pages are touched only when used.
-        self.arrays = {name: torch.empty((regions, slots, rows, *shape), dtype=dtype) for name, (shape, dtype) in shapes.items()}
+        self.arrays = {
+            name: torch.empty((regions, slots, rows, *shape), dtype=dtype)
+            for name, (shape, dtype) in batch_columns(size, full_labels).items()
+        }
         self.released = torch.zeros(regions, dtype=torch.int64)
         if shared:
             for tensor in (*self.arrays.values(), self.released):
                 tensor.share_memory_()
 
-    def matches(self, regions: int, size: tuple[int, int], full_labels: bool) -> bool:
-        return (
-            self.regions == regions
-            and tuple(self.arrays["label"].shape[-2:]) == size
-            and ("label_full" in self.arrays) == full_labels
-        )
-
-    def claim(self, region: int, produced: int) -> dict[str, torch.Tensor]:
+    def claim(self, region: int, produced: int) -> int:
         """Return the slot for a region's ``produced``-th block, waiting until the consumer has released it."""
         released = self.released.numpy()
         pause = 0.0002
         while produced - int(released[region]) >= self.slots:
             time.sleep(pause)
             pause = min(pause * 2, 0.005)  # training steps are slow: poll rarely while waiting on one
-        return {name: tensor[region, produced % self.slots] for name, tensor in self.arrays.items()}
+        return produced % self.slots
 
     def batches(self, ref: BlockRef) -> Iterator[dict[str, torch.Tensor]]:
         """Yield the batches of a block as views of its slot."""
@@ -546,13 +547,10 @@ class BlockDataset(torch.utils.data.Dataset):
         return min(self.index.rows, self._block_target() - 1 + largest)
 
     def attach_ring(self, workers: int) -> BatchRing:
-        """Attach (or reuse) a batch ring for ``workers`` loader processes (0: this process) and reset it."""
-        regions = max(1, workers)
-        if self.ring is None or not self.ring.matches(regions, self.size, self.full_labels) or self.ring.rows < self.max_block_rows():
-            self.ring = None  # free the old ring before making the new one
-            slots = PREFETCH_BLOCKS + 1 if workers > 0 else 1
-            self.ring = BatchRing(regions, slots, self.max_block_rows(), self.size, self.full_labels, shared=workers > 0)
-        self.ring.released.zero_()
+        """Attach a new batch ring for ``workers`` loader processes (0: this process)."""
+        self.ring = None  # free the old ring before making the new one
+        slots = PREFETCH_BLOCKS + 1 if workers > 0 else 1
+        self.ring = BatchRing(max(1, workers), slots, self.max_block_rows(), self.size, self.full_labels, shared=workers > 0)
         self._produced = 0
         return self.ring
 
@@ -577,31 +575,20 @@ class BlockDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         order = rng.permutation(rows) if self.train else np.arange(rows)
         groups = np.array_split(order, _batches_in(rows, self.batch_size))
+        sizes = tuple(len(group) for group in groups)
         if self.ring is not None:
             info = torch.utils.data.get_worker_info()
             region = info.id if info is not None else 0
-            out = {name: tensor[:rows] for name, tensor in self.ring.claim(region, self._produced).items()}
+            ref = BlockRef(region, self.ring.claim(region, self._produced), sizes)
             self._produced += 1
+            out = {name: tensor[ref.region, ref.slot, :rows] for name, tensor in self.ring.arrays.items()}
         else:
-            out = self._fresh_block(rows)
+            out = {name: _tensor((rows, *shape), dtype) for name, (shape, dtype) in batch_columns(self.size, self.full_labels).items()}
         self._fill(self.blocks[i], [int(row) for group in groups for row in group], out, rng)
-        sizes = tuple(len(group) for group in groups)
         if self.ring is not None:
-            return BlockRef(region, (self._produced - 1) % self.ring.slots, sizes)
+            return ref
         starts = np.cumsum((0, *sizes))
         return [{name: tensor[a:b] for name, tensor in out.items()} for a, b in zip(starts[:-1], starts[1:])]
-
-    def _fresh_block(self, rows: int) -> dict[str, torch.Tensor]:
-        height, width = self.size
-        out = {
-            "image": _tensor((rows, 1, height, width), torch.uint8),
-            "label": _tensor((rows, height, width), torch.uint8),
-            "spatial_weights": _tensor((rows, height, width), torch.float32),
-            "dist_map": _tensor((rows, 2, height, width), torch.float32),
-        }
-        if self.full_labels:
-            out["label_full"] = _tensor((rows, HEIGHT, WIDTH), torch.uint8)
-        return out
 
     def _fill(self, block: list[RowSlice], order: list[int], out: dict[str, torch.Tensor], rng: np.random.Generator) -> None:
         """Write the block's rows, in ``order``, into ``out`` (prepared and, when training, augmented)."""
