@@ -52,10 +52,9 @@ def _list_depth_and_leaf(arrow_type) -> tuple[int, str]:  # arrow_type: pyarrow.
     while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
         arrow_type = arrow_type.value_type
         depth += 1
-    try:
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type):
         return depth, arrow_type.to_pandas_dtype().__name__
-    except NotImplementedError:
-        return depth, str(arrow_type)
+    return depth, str(arrow_type)  # a non-numeric leaf (string, struct, ...): arrow's own name
 
 
 def classify_schema(schema) -> tuple[str, str | None]:  # schema: pyarrow.Schema
