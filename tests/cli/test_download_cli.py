@@ -121,24 +121,25 @@ def test_download_kaggle_force_fetches_again(runner, monkeypatch, tmp_path):
     assert download.call_args.kwargs["force_download"] is True
 
 
-def test_download_kaggle_warns_about_readable_kaggle_json(runner, kaggle_dir, tmp_path):
+def _download_with_kaggle_json(runner, kaggle_dir, tmp_path, mode: int):
+    """Run `vaseg download` with credentials only in a kaggle.json of file ``mode``."""
     path = kaggle_dir / "kaggle.json"
     path.write_text(json.dumps({"username": "cli-tester", "key": KEY}))
-    path.chmod(0o644)
+    path.chmod(mode)
     with patch("kagglehub.dataset_download", side_effect=synthetic_download):
         result = runner.invoke(app, ["download", "--raw-dir", str(tmp_path / "raw")])
     assert result.exit_code == 0, result.output
+    return result
+
+
+def test_download_kaggle_warns_about_readable_kaggle_json(runner, kaggle_dir, tmp_path):
+    result = _download_with_kaggle_json(runner, kaggle_dir, tmp_path, 0o644)
     assert "chmod 600" in result.stderr
     assert KEY not in result.output
 
 
 def test_download_kaggle_no_warning_for_private_kaggle_json(runner, kaggle_dir, tmp_path):
-    path = kaggle_dir / "kaggle.json"
-    path.write_text(json.dumps({"username": "cli-tester", "key": KEY}))
-    path.chmod(0o600)
-    with patch("kagglehub.dataset_download", side_effect=synthetic_download):
-        result = runner.invoke(app, ["download", "--raw-dir", str(tmp_path / "raw")])
-    assert result.exit_code == 0, result.output
+    result = _download_with_kaggle_json(runner, kaggle_dir, tmp_path, 0o600)
     assert "Warning" not in result.output
 
 
