@@ -14,9 +14,7 @@ import httpx2
 import huggingface_hub
 import pytest
 from huggingface_hub.utils import filter_repo_objects
-from typer.testing import CliRunner
 
-from visionassist_seg.cli.app import app
 from visionassist_seg.errors import VasegError
 from visionassist_seg.hub import DOWNLOAD_PATTERNS, UPLOAD_PATTERNS, download_dataset, push_dataset
 from visionassist_seg.settings import load_settings
@@ -24,20 +22,10 @@ from visionassist_seg.settings import load_settings
 TOKEN = "hf_TESTtokenNEVERprintedXYZ123"
 
 
-@pytest.fixture(scope="module")
-def precomputed(tmp_path_factory) -> Path:
+@pytest.fixture
+def precomputed(cli_dataset) -> Path:
     """A small dataset made by `vaseg download --source synthetic` and `vaseg precompute --no-push`."""
-    root = tmp_path_factory.mktemp("precomputed")
-    runner = CliRunner()
-    raw, out = root / "raw", root / "out"
-    result = runner.invoke(app, ["download", "--source", "synthetic", "--count", "4", "--raw-dir", str(raw)])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(
-        app,
-        ["precompute", "--no-push", "--skip-download", "--raw-dir", str(raw), "--output-dir", str(out), "--workers", "1"],
-    )
-    assert result.exit_code == 0, result.output
-    return out
+    return cli_dataset["dataset"]
 
 
 @pytest.fixture

@@ -17,19 +17,10 @@ from visionassist_seg.cli.app import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory) -> dict[str, Path]:
+@pytest.fixture
+def made(cli_dataset) -> dict[str, Path]:
     """Raw synthetic files and the dataset `vaseg precompute --no-push` makes from them."""
-    root = tmp_path_factory.mktemp("made")
-    raw, out = root / "raw", root / "out"
-    result = runner.invoke(app, ["download", "--source", "synthetic", "--count", "4", "--raw-dir", str(raw)])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(
-        app,
-        ["precompute", "--no-push", "--skip-download", "--raw-dir", str(raw), "--output-dir", str(out), "--workers", "1"],
-    )
-    assert result.exit_code == 0, result.output
-    return {"raw": raw, "dataset": out}
+    return cli_dataset
 
 
 def test_clean_dataset_exits_0_and_writes_json(made, tmp_path):
