@@ -145,15 +145,16 @@ class Settings(BaseSettings):
         """Return the local folder training reads per ``train_source``, or None for the Hub dataset.
 
         'local' is ``dataset`` (else ``output_dir``), 'hub' is ``hf_repo``, 'auto' is
-        ``dataset`` if set, else ``output_dir`` if it holds shards, else ``hf_repo``.
+        ``dataset`` if set, else ``output_dir`` if `datasets` finds parquet splits in it
+        (any layout it accepts), else ``hf_repo``.
         """
-        from visionassist_seg.data.schema import list_shards
+        from visionassist_seg.data.splits import resolve_local
 
         if self.train_source == "hub":
             return None
         if self.train_source == "local" or self.dataset is not None:
             return self.training_dataset()
-        return self.output_dir if list_shards(self.output_dir) else None
+        return self.output_dir if self.output_dir.is_dir() and resolve_local(self.output_dir).files else None
 
 
 @contextmanager

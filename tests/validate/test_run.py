@@ -99,12 +99,26 @@ def test_duplicated_filename_fails_filenames_unique(dataset):
     assert f"train row 6 ({first}): duplicate of train row 0" in failed(report)["values: filenames unique"]
 
 
-def test_filename_in_both_splits_fails_splits_disjoint(dataset):
+def test_same_filename_with_other_images_in_two_splits_passes_with_a_note(dataset):
     train_name = read_rows(dataset, "train")[3]["filename"]
     edit_row(dataset, "validation", 0, filename=train_name)
     report = validate_dataset(dataset, progress=False)
+    assert report.passed
+    details = {r.check: r.details for r in report.rows}["values: splits disjoint"]
+    assert f"1 filename(s) ({train_name}) appear in more than one split with different images" in details
+
+
+def test_same_image_in_two_splits_fails_naming_both_rows(dataset):
+    train_row = read_rows(dataset, "train")[3]
+    validation_name = read_rows(dataset, "validation")[1]["filename"]
+    copied = {name: train_row[name] for name in ("image", "label", "spatial_weights", "dist_map")}
+    edit_row(dataset, "validation", 1, **copied)  # the same frame under another name
+    report = validate_dataset(dataset, progress=False)
     assert list(failed(report)) == ["values: splits disjoint"]
-    assert f"validation row 0 ({train_name}): also in train row 3" in failed(report)["values: splits disjoint"]
+    assert (
+        f"validation row 1 ({validation_name}): same image as train row 3 ({train_row['filename']})"
+        in failed(report)["values: splits disjoint"]
+    )
 
 
 def test_missing_split_fails_structure(dataset):

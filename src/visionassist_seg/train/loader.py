@@ -24,8 +24,9 @@ import torch
 
 from visionassist_seg.data.byte_streams import unsplit_streams
 from visionassist_seg.data.reader import column_to_numpy
-from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, list_shards
+from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, SPLITS
 from visionassist_seg.data.shards import ARRAY_COLUMNS
+from visionassist_seg.data.splits import SplitFiles, incomplete_shard_sets, resolve_local
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
@@ -123,32 +124,64 @@ def index_split(split: str, paths: list[Path], limit: int | None = None) -> Spli
 def index_dataset(dataset_dir: Path, limit: int | None = None) -> dict[str, SplitIndex]:
     """Return the train and validation indexes of a precomputed (or legacy) dataset folder.
 
+    The splits are the ones `datasets.load_dataset(dataset_dir)` sees (the card's
+    ``configs:``, else its default patterns such as ``data/{split}-*`` or ``data/{split}/*``).
+
     Raises:
-        VasegError: the folder has no ``data/*.parquet`` shards or lacks a split.
+        VasegError: a split is missing or has no rows, or the shard set is incomplete
+            (``-of-N`` names or the manifest list files that are not there).
     """
     dataset_dir = Path(dataset_dir)
-    shards = list_shards(dataset_dir)
-    for split in ("train", "validation"):
-        if not shards.get(split):
-            found = ", ".join(sorted(shards)) or "none"
+    found = resolve_local(dataset_dir)
+    for split in SPLITS:
+        if not found.files.get(split):
             raise VasegError(
-                f"No {split} shards in {dataset_dir / 'data'} (splits found: {found}). Pass --dataset a folder made "
-                "by `vaseg precompute` (data/train-*.parquet and data/validation-*.parquet) or --hf-repo a Hub dataset."
+                f"No {split} shards in {dataset_dir} (splits found: {', '.join(found.files) or 'none'}; resolved "
+                f"from {found.source}). Pass --dataset a folder `datasets.load_dataset` reads as train and "
+                "validation splits (e.g. `vaseg precompute` output: data/train-*.parquet, data/validation-*.parquet) "
+                "or --hf-repo a Hub dataset."
             )
-    _check_manifest(dataset_dir)
-    return {split: index_split(split, shards[split], limit) for split in ("train", "validation")}
+    missing = incomplete_shard_sets(found) + _check_manifest(dataset_dir, found)
+    if missing:
+        raise VasegError(
+            f"The dataset in {dataset_dir} is incomplete: {'; '.join(missing)}. Training on what is left would "
+            "silently use less data: restore the missing files (download the dataset again, or rerun "
+            "`vaseg precompute` into an empty folder)."
+        )
+    indexes = {split: index_split(split, found.paths(split), limit) for split in SPLITS}
+    for split, index in indexes.items():
+        if index.rows == 0:
+            raise VasegError(
+                f"The {split} split of {dataset_dir} has 0 rows ({len(found.files[split])} shard(s)). Training "
+                "needs rows in both train and validation: rerun `vaseg precompute`, or check the raw "
+                f"{split} folder has labelled images."
+            )
+    return indexes
 
 
-def _check_manifest(dataset_dir: Path) -> None:
+def _check_manifest(dataset_dir: Path, found: SplitFiles) -> list[str]:
+    """Return one sentence per shard the manifest lists that is not part of its resolved split ([] without a manifest).
+
+    Raises:
+        VasegError: the manifest is unreadable or not a vaseg manifest.
+    """
     path = dataset_dir / MANIFEST
     if not path.is_file():
-        return
+        return []
     try:
         manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise VasegError(f"Cannot read {path}: {err}. Fix or delete the manifest and rerun.") from None
+        listed = [(split, str(shard["file"])) for split, entry in manifest["splits"].items() for shard in entry["shards"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise VasegError(f"Cannot read {path} ({type(err).__name__}: {err}). Fix or delete the manifest and rerun.") from None
     if manifest.get("format") not in (None, "vaseg-precomputed"):
         raise VasegError(f"{path} has format {manifest.get('format')!r}, expected 'vaseg-precomputed'.")
+    problems = []
+    for split, file in listed:
+        if file in found.files.get(split, ()):
+            continue
+        where = "is missing" if not (dataset_dir / file).is_file() else f"is not part of split '{split}' ({found.source})"
+        problems.append(f"{MANIFEST} lists {file}, which {where}")
+    return problems
 
 
 class ParquetReader:

@@ -49,6 +49,7 @@ class _Collected:
     digests: dict[str, str] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     filenames: dict[str, dict[int, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    digests_by_split: dict[str, dict[int, list[bytes]]] = field(default_factory=lambda: defaultdict(dict))
     statistics: dict[str, SplitStatistics] = field(default_factory=lambda: defaultdict(SplitStatistics))
 
     def add(self, result: object) -> None:
@@ -58,6 +59,7 @@ class _Collected:
         elif isinstance(result, ScanResult):
             self.failures += result.failures
             self.filenames[result.split][result.row_offset] = result.filenames
+            self.digests_by_split[result.split][result.row_offset] = result.image_digests
             self.statistics[result.split].merge(result.statistics)
         else:
             self.failures += result
@@ -66,6 +68,11 @@ class _Collected:
         """Return the split's filenames in row order."""
         chunks = self.filenames.get(split, {})
         return [name for offset in sorted(chunks) for name in chunks[offset]]
+
+    def split_digests(self, split: str) -> list[bytes]:
+        """Return the split's image digests in row order."""
+        chunks = self.digests_by_split.get(split, {})
+        return [digest for offset in sorted(chunks) for digest in chunks[offset]]
 
 
 def validate_dataset(
@@ -205,10 +212,9 @@ def _schema_and_value_rows(shards: list[ShardInfo], scans: list[ScanTask], colle
 
 
 def _filename_rows(collected: _Collected) -> list[CheckRow]:
-    """Return the rows for unique filenames within each split and no filename in two splits."""
+    """Return the rows for unique filenames within each split and no image in two splits."""
     duplicates: list[Failure] = []
-    overlaps: list[Failure] = []
-    first_seen: dict[str, tuple[str, int]] = {}
+    first_named: dict[str, tuple[str, int]] = {}
     for split in sorted(collected.filenames, key=_split_order):
         seen: dict[str, int] = {}
         for row, name in enumerate(collected.split_filenames(split)):
@@ -216,16 +222,43 @@ def _filename_rows(collected: _Collected) -> list[CheckRow]:
                 duplicates.append(Failure(UNIQUE, split, row, name, f"duplicate of {split} row {seen[name]}"))
                 continue
             seen[name] = row
-            other = first_seen.get(name)
-            if other is not None:
-                overlaps.append(Failure(DISJOINT, split, row, name, f"also in {other[0]} row {other[1]}"))
-            else:
-                first_seen[name] = (split, row)
-    total = len(first_seen)
-    return [
-        failure_row(UNIQUE, duplicates, f"{total} distinct filenames"),
-        failure_row(DISJOINT, overlaps, "no filename appears in two splits"),
-    ]
+            first_named.setdefault(name, (split, row))
+    return [failure_row(UNIQUE, duplicates, f"{len(first_named)} distinct filenames"), _disjoint_row(collected)]
+
+
+def _disjoint_row(collected: _Collected) -> CheckRow:
+    """Return the row for no image (by content digest) in two splits; names reused for other images are noted."""
+    overlaps: list[Failure] = []
+    first_seen: dict[bytes, tuple[str, int, str]] = {}
+    names_by_split: dict[str, set[str]] = {}
+    for split in sorted(collected.filenames, key=_split_order):
+        names = collected.split_filenames(split)
+        names_by_split[split] = set(names)
+        for row, (name, digest) in enumerate(zip(names, collected.split_digests(split))):
+            other = first_seen.get(digest)
+            if other is None:
+                first_seen[digest] = (split, row, name)
+            elif other[0] != split:
+                message = f"same image as {other[0]} row {other[1]} ({other[2]})"
+                overlaps.append(Failure(DISJOINT, split, row, name, message))
+    details = f"no image appears in two splits (compared by a hash of its pixels){_reused_names_note(names_by_split)}"
+    return failure_row(DISJOINT, overlaps, details)
+
+
+def _reused_names_note(names_by_split: dict[str, set[str]]) -> str:
+    """Return a note on filenames that several splits use for different images ('' when none)."""
+    counts: dict[str, int] = defaultdict(int)
+    for names in names_by_split.values():
+        for name in names:
+            counts[name] += 1
+    shared = sorted(name for name, count in counts.items() if count > 1)
+    if not shared:
+        return ""
+    shown = ", ".join(shared[:3]) + (", ..." if len(shared) > 3 else "")
+    return (
+        f"; {len(shared)} filename(s) ({shown}) appear in more than one split with different images: fine, "
+        "splits numbered from zero reuse names"
+    )
 
 
 def _recompute(

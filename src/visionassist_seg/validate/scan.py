@@ -63,12 +63,13 @@ class RecomputeTask:
 
 @dataclass
 class ScanResult:
-    """What one ScanTask found: failures, filenames in row order and partial statistics."""
+    """What one ScanTask found: failures, filenames and image digests in row order, and partial statistics."""
 
     split: str
     row_offset: int
     failures: list[Failure] = field(default_factory=list)
     filenames: list[str] = field(default_factory=list)
+    image_digests: list[bytes] = field(default_factory=list)
     statistics: SplitStatistics = field(default_factory=SplitStatistics)
 
 
@@ -99,11 +100,27 @@ def scan_row_group(task: ScanTask) -> ScanResult:
             for i, filename in enumerate(names):
                 result.failures += _row_failures(batch, i, task.split, row + i, filename, task.legacy)
             result.filenames += names
+            result.image_digests += [image_digest(image) for image in batch["image"]]
             result.statistics.add_batch(batch["image"], batch["label"])
             row += len(names)
     except (VasegError, OSError, ValueError) as err:
         result.failures.append(_unreadable(SCHEMA, task.split, task.path, task.row_group, err))
     return result
+
+
+def image_digest(image: np.ndarray) -> bytes:
+    """Return a 16-byte BLAKE2b digest of an image's pixels (as uint8) and shape: equal digests, equal images.
+
+    Legacy shards store images as int64 lists; hashing the uint8 pixels makes the same
+    frame compare equal whichever format holds it.
+    """
+    import hashlib
+
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(pixels.shape).encode())
+    digest.update(pixels.tobytes())
+    return digest.digest()
 
 
 def _unreadable(check: str, split: str, path: Path, row_group: int, err: Exception) -> Failure:

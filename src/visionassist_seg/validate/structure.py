@@ -1,4 +1,4 @@
-"""Dataset-level checks: which shards exist, their parquet schema, and the manifest."""
+"""Dataset-level checks: which shards make up each split (as `datasets` resolves them), their parquet schema, and the manifest."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, COLUMNS, MANIFEST, SHARD_PATTERN, SPLITS, list_shards
+from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, COLUMNS, MANIFEST, SPLITS
+from visionassist_seg.data.splits import SplitFiles, has_shard_counts, incomplete_shard_sets, resolve_local
+from visionassist_seg.errors import VasegError
 from visionassist_seg.validate.report import FAIL, LEGACY, PASS, CheckRow
 
 CURRENT = "current"
 LEGACY_FORMAT = "legacy"
 LEGACY_COLUMNS = tuple(c for c in COLUMNS if c != "preprocessed")
+SPLITS_CHECK = "structure: splits"
 _VALUE_TYPES = {"filename": ("string", "large_string"), "preprocessed": ("bool",)}
 
 
@@ -99,16 +102,37 @@ def _metadata_problems(schema) -> list[str]:  # schema: pyarrow.Schema
 
 
 def inspect_shards(dataset_dir: Path) -> tuple[list[ShardInfo], list[CheckRow]]:
-    """Return every shard's layout and row groups, plus the structure rows for split presence and naming."""
+    """Return every shard's layout and row groups, plus the structure row for the splits and their completeness.
+
+    Splits are resolved as `datasets.load_dataset` resolves them (`data.splits`). The row
+    fails when a split is missing or has 0 rows, a file is unreadable, or ``-of-N`` names
+    show missing files; names without ``-of-N`` are checked for what they have (the
+    manifest row checks the manifest's file list).
+    """
+    try:
+        found = resolve_local(dataset_dir)
+    except VasegError as err:
+        return [], [CheckRow(SPLITS_CHECK, FAIL, err.message)]
+    shards, problems = _read_footers(found)
+    problems += _split_problems(found, shards)
+    counts = ", ".join(
+        f"{split}: {sum(s.rows for s in shards if s.split == split)} rows in {len(names)} shard(s)"
+        for split, names in found.files.items()
+    )
+    summary = f"{counts} (splits from {found.source}; {_completeness_note(found, dataset_dir)})"
+    if problems:
+        return shards, [CheckRow(SPLITS_CHECK, FAIL, "; ".join(problems) + f" ({summary})")]
+    return shards, [CheckRow(SPLITS_CHECK, PASS, summary)]
+
+
+def _read_footers(found: SplitFiles) -> tuple[list[ShardInfo], list[str]]:
+    """Return a ShardInfo per readable resolved file, and a problem per unreadable one."""
     import pyarrow.parquet as pq
 
     shards: list[ShardInfo] = []
-    by_split = list_shards(dataset_dir)
     problems: list[str] = []
-    for split, paths in sorted(by_split.items()):
-        problems += _naming_problems(split, paths)
-        for path in paths:
-            relative = path.relative_to(dataset_dir).as_posix()
+    for split, names in found.files.items():
+        for relative, path in zip(names, found.paths(split)):
             try:
                 parquet = pq.ParquetFile(path)
                 row_groups = tuple(parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups))
@@ -117,33 +141,37 @@ def inspect_shards(dataset_dir: Path) -> tuple[list[ShardInfo], list[CheckRow]]:
                 problems.append(f"{relative} is not a readable parquet file ({err})")
                 continue
             shards.append(ShardInfo(split, path, relative, row_groups, layout, problem))
+    return shards, problems
+
+
+def _split_problems(found: SplitFiles, shards: list[ShardInfo]) -> list[str]:
+    """Return why the splits are not usable: a split missing or empty, or a sharded set incomplete."""
+    problems = incomplete_shard_sets(found)
     for split in SPLITS:
-        if split not in by_split:
-            problems.append(f"split '{split}' is missing: no {split}-*.parquet in {Path(dataset_dir) / 'data'}")
-    counts = ", ".join(
-        f"{split}: {sum(s.rows for s in shards if s.split == split)} rows in "
-        f"{sum(1 for s in shards if s.split == split)} shard(s)"
-        for split in sorted(by_split)
-    )
-    if problems:
-        row = CheckRow("structure: splits", FAIL, "; ".join(problems) + (f" ({counts})" if counts else ""))
-    else:
-        row = CheckRow("structure: splits", PASS, counts)
-    return shards, [row]
+        if not found.files.get(split):
+            problems.append(
+                f"split '{split}' is missing: no parquet files for it in {found.root} (splits from {found.source})"
+            )
+        elif _all_read_and_empty(split, found, shards):
+            problems.append(f"split '{split}' has 0 rows: training and evaluation need rows in both splits")
+    return problems
 
 
-def _naming_problems(split: str, paths: list[Path]) -> list[str]:
-    """Return why the shard names of one split are not the complete set 00000..n-1 of n."""
-    matches = [SHARD_PATTERN.match(path.name) for path in paths]
-    totals = {int(m["count"]) for m in matches if m}
-    indexes = sorted(int(m["index"]) for m in matches if m)
-    if len(totals) != 1:
-        return [f"{split} shards disagree on the shard count ({sorted(totals)})"]
-    total = totals.pop()
-    if indexes != list(range(total)):
-        missing = sorted(set(range(total)) - set(indexes))
-        return [f"{split} shard set is incomplete: expected {total} shards, missing indexes {missing[:10]}"]
-    return []
+def _all_read_and_empty(split: str, found: SplitFiles, shards: list[ShardInfo]) -> bool:
+    """Return True when every file of ``split`` was readable and together they hold no row."""
+    read = [s for s in shards if s.split == split]
+    return len(read) == len(found.files[split]) and not any(s.rows for s in read)
+
+
+def _completeness_note(found: SplitFiles, dataset_dir: Path) -> str:
+    """Return what the completeness check could rely on: -of-N names, the manifest, both or neither."""
+    by_names = has_shard_counts(found)
+    by_manifest = (Path(dataset_dir) / MANIFEST).is_file()
+    if by_names:
+        return "completeness checked by the -of-N names" + (f" and {MANIFEST}" if by_manifest else "")
+    if by_manifest:
+        return f"no -of-N names: completeness checked by {MANIFEST}"
+    return f"no -of-N names and no {MANIFEST}: completeness cannot be checked"
 
 
 def schema_row(shards: list[ShardInfo]) -> CheckRow:
