@@ -97,3 +97,25 @@ def write_layout(root: Path, layout: str, rows_by_split: dict[str, list[dict]], 
     if text is not None:
         (root / "README.md").write_text(text, encoding="utf-8")
     return root
+
+
+def eye_rows(count: int, seed: int, split: str, *, legacy: bool = False) -> list[dict]:
+    """Return ``count`` rows made from vaseg's synthetic eyes (legacy rows keep the raw image, as the seed did)."""
+    from visionassist_seg.data.synthetic import make_sample
+    from visionassist_seg.ops import preprocess_sample
+
+    rows = []
+    for index in range(count):
+        image, label = make_sample(seed, split, index)
+        done = preprocess_sample(image, label)
+        rows.append(
+            {
+                "image": image if legacy else done.image,
+                "label": done.label,
+                "spatial_weights": done.spatial_weights,
+                "dist_map": done.dist_map,
+                "filename": f"{index:06d}",  # both splits number from zero, as OpenEDS does
+                "preprocessed": True,
+            }
+        )
+    return rows

@@ -16,7 +16,7 @@ import pytest
 from huggingface_hub.utils import filter_repo_objects
 
 from visionassist_seg.errors import VasegError
-from visionassist_seg.hub import DOWNLOAD_PATTERNS, UPLOAD_PATTERNS, download_dataset, push_dataset
+from visionassist_seg.hub import UPLOAD_PATTERNS, download_dataset, push_dataset
 from visionassist_seg.settings import load_settings
 
 TOKEN = "hf_TESTtokenNEVERprintedXYZ123"
@@ -211,13 +211,8 @@ def test_unrelated_errors_are_not_disguised(precomputed, hub_api, monkeypatch):
         push_dataset(precomputed, settings_for(precomputed))
 
 
-def test_download_asks_for_data_card_and_manifest_of_the_dataset(tmp_path):
-    with mock.patch.object(huggingface_hub, "snapshot_download", return_value=str(tmp_path)) as snapshot:
-        assert download_dataset("someone/eyes", "v1") == tmp_path
-    snapshot.assert_called_once_with(
-        "someone/eyes", repo_type="dataset", revision="v1", allow_patterns=["data/*", "README.md", "manifest.json"]
-    )
-    assert DOWNLOAD_PATTERNS == ["data/*", "README.md", "manifest.json"]
+def test_upload_patterns_are_the_shards_and_the_card():
+    # What download_dataset fetches (the resolved splits only) is tested in test_hub_download.py.
     assert UPLOAD_PATTERNS == ["data/*.parquet", "README.md"]
 
 

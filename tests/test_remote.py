@@ -467,19 +467,15 @@ def test_download_hub_dataset_targets_volume_folder(monkeypatch, tmp_path):
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from visionassist_seg.hub import DOWNLOAD_PATTERNS
-
-    sent = {}
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, **kw: sent.update(repo=repo, **kw))
     settings = Settings(hf_repo="me/eyes", hf_revision="v1", hf_token="hf_abc")
-    jobs.download_hub_dataset(settings, tmp_path / "cache")
-    assert sent == {"repo": "me/eyes", "repo_type": "dataset", "revision": "v1", "local_dir": tmp_path / "cache",
-                    "token": "hf_abc", "allow_patterns": DOWNLOAD_PATTERNS}
+    with mock.patch("visionassist_seg.hub.download_dataset") as download:
+        jobs.download_hub_dataset(settings, tmp_path / "cache")
+    download.assert_called_once_with("me/eyes", "v1", local_dir=tmp_path / "cache", token="hf_abc")
 
-    def missing(repo, **kwargs):
+    def missing(self, repo, **kwargs):
         raise RepositoryNotFoundError("404 Client Error", response=mock.Mock(status_code=404, headers={}))
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)
+    monkeypatch.setattr(huggingface_hub.HfApi, "resolve_revision", missing)
     with pytest.raises(VasegError, match="me/eyes"):
         jobs.download_hub_dataset(settings, tmp_path / "cache")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Iterator
 
 from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST
+from visionassist_seg.data.splits import CARD_FILES, resolve_listing
 from visionassist_seg.errors import VasegError
 from visionassist_seg.settings import Settings
 
 UPLOAD_PATTERNS = [f"{DATA_DIR}/*.parquet", CARD]
-DOWNLOAD_PATTERNS = [f"{DATA_DIR}/*", CARD, MANIFEST]
 TOKEN_HELP = (
     "Create a token with write access at https://huggingface.co/settings/tokens, then set HF_TOKEN "
     "(or VASEG_HF_TOKEN) or run `hf auth login`."
@@ -115,27 +115,70 @@ def _check_before_push(dataset_dir: Path, settings: Settings, force: bool, progr
 def download_dataset(
     repo_id: str, revision: str | None = None, *, local_dir: Path | None = None, token: str | None = None
 ) -> Path:
-    """Return the local folder holding the dataset's shards, card and manifest.
+    """Return the local folder holding the dataset's resolved split files, card and manifest.
 
-    The files land in the Hub cache, or in the plain folder ``local_dir`` when given.
-    ``token`` overrides the one from ``HF_TOKEN`` or the saved login.
+    The splits are resolved on the repository's file list the way `datasets.load_dataset`
+    resolves them (the card's ``configs:``, else its default patterns; `data.splits`), and
+    only their files are downloaded, with ``README.md``, ``.huggingface.yaml`` and
+    ``manifest.json`` where the repository has them. The revision is resolved to one
+    commit first, so a push in between cannot mix two versions. Offline, the cached copy
+    of that commit is used. The files land in the Hub cache, or in the plain folder
+    ``local_dir`` when given. ``token`` overrides the one from ``HF_TOKEN`` or the saved login.
 
     Raises:
         VasegError: the repository or revision does not exist or is not accessible, the
-            token is rejected, or the Hub cannot be reached.
+            token is rejected, the Hub cannot be reached (and nothing is cached), or the
+            card's configs are invalid.
     """
+    from huggingface_hub import HfApi
+
+    options = {name: value for name, value in {"local_dir": local_dir, "token": token}.items() if value is not None}
+    api = HfApi(token=token)
+    with _hub_errors(repo_id, "download"):
+        commit = api.resolve_revision(repo_id, repo_type="dataset", revision=revision)
+        try:
+            listing = api.list_repo_files(repo_id, repo_type="dataset", revision=commit.resolved)
+        except Exception as error:
+            cached = _cached_snapshot(repo_id, commit, options) if _unreachable(error) else None
+            if cached is None:
+                raise
+            return cached
+        folder = _download_splits(repo_id, commit, listing, options)
+    return Path(folder if local_dir is None else local_dir)
+
+
+def _download_splits(repo_id: str, commit, listing: list[str], options: dict) -> Path:
+    """Download the card files, resolve the splits against ``listing``, then download their files; return the folder."""
     from huggingface_hub import snapshot_download
 
-    options = {"local_dir": local_dir, "token": token}
-    with _hub_errors(repo_id, "download"):
-        folder = snapshot_download(
-            repo_id,
-            repo_type="dataset",
-            revision=revision,
-            allow_patterns=DOWNLOAD_PATTERNS,
-            **{name: value for name, value in options.items() if value is not None},
-        )
-    return Path(folder if local_dir is None else local_dir)
+    fetch = {"repo_type": "dataset", "revision": commit, **options}
+    metadata = [name for name in (*CARD_FILES, MANIFEST) if name in listing]
+    texts: dict[str, str] = {}
+    if metadata:
+        folder = Path(snapshot_download(repo_id, allow_patterns=metadata, **fetch))
+        texts = {name: (folder / name).read_text(encoding="utf-8") for name in CARD_FILES if name in metadata}
+    found = resolve_listing(listing, texts, f"hf://datasets/{repo_id}")
+    return Path(snapshot_download(repo_id, allow_patterns=[*metadata, *found.names()], **fetch))
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Return True for offline mode and connection failures (not for answers such as 401 or 404)."""
+    from huggingface_hub import errors
+
+    if isinstance(error, errors.HfHubHTTPError):
+        return False
+    return isinstance(error, (errors.OfflineModeIsEnabled, errors.HTTPError, ConnectionError, TimeoutError))
+
+
+def _cached_snapshot(repo_id: str, commit, options: dict) -> Path | None:
+    """Return the copy of ``commit`` a previous download left in the cache (or ``local_dir``), or None."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(repo_id, repo_type="dataset", revision=commit, local_files_only=True, **options)
+    except (OSError, ValueError):  # LocalEntryNotFoundError and IncompleteSnapshotError are OSErrors
+        return None
+    return Path(options.get("local_dir") or folder)
 
 
 @contextmanager
