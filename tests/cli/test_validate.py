@@ -85,3 +85,36 @@ def test_without_dataset_validates_the_settings_hub_repo(made, monkeypatch):
     assert result.exit_code == 0, result.output
     download.assert_called_once_with("someone/eyes", "v3")
     assert "hf://datasets/someone/eyes@v3" in " ".join(result.stdout.split())
+
+
+def _layout(tmp_path: Path, layout: str) -> Path:
+    from layout_fixtures import eye_rows, write_layout
+
+    legacy = layout == "seed"
+    rows = {"train": eye_rows(4, 0, "train", legacy=legacy), "validation": eye_rows(2, 0, "validation", legacy=legacy)}
+    return write_layout(tmp_path / layout, layout, rows, per_file=2)
+
+
+def test_the_seeds_legacy_layout_exits_0_reported_as_legacy(tmp_path):
+    dataset = _layout(tmp_path, "seed")
+    assert (dataset / "data" / "train" / "shard_00001.parquet").is_file() and not (dataset / "README.md").exists()
+    report_file = tmp_path / "report.json"
+    result = runner.invoke(app, ["validate", "--dataset", str(dataset), "--workers", "1", "--json", str(report_file)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report_file.read_text())
+    assert data["passed"] is True and data["legacy"] is True
+    checks = {c["check"]: c for c in data["checks"]}
+    assert checks["schema"]["result"] == "legacy"
+    assert "train: 4 rows in 2 shard(s)" in checks["structure: splits"]["details"]
+
+
+def test_a_deleted_shard_exits_1_naming_it(tmp_path):
+    dataset = _layout(tmp_path, "vaseg")
+    (dataset / "data" / "validation-00000-of-00001.parquet").unlink()
+    (dataset / "data" / "train-00001-of-00002.parquet").unlink()
+    report_file = tmp_path / "report.json"
+    result = runner.invoke(app, ["validate", "--dataset", str(dataset), "--workers", "1", "--json", str(report_file)])
+    assert result.exit_code == 1 and "structure: splits" in result.stderr
+    details = {c["check"]: c["details"] for c in json.loads(report_file.read_text())["checks"]}["structure: splits"]
+    assert "1 of 2 shards missing (data/train-00001-of-00002.parquet)" in details
+    assert "split 'validation' is missing" in details

@@ -223,3 +223,55 @@ def test_workers_wait_for_released_slots_when_blocks_outnumber_them(tmp_path):
     for a, b in zip(expected, got, strict=True):
         for name in a:
             assert torch.equal(a[name], b[name]), name
+
+
+# --- the index: every layout datasets accepts, and incomplete or empty datasets ----------
+
+
+@pytest.mark.parametrize("layout", ["seed", "vaseg", "configs"])
+def test_index_reads_every_layout_datasets_accepts(tmp_path, layout):
+    from layout_fixtures import eye_rows, relative_files, write_layout
+
+    legacy = layout == "seed"
+    rows = {"train": eye_rows(6, 0, "train", legacy=legacy), "validation": eye_rows(2, 0, "validation", legacy=legacy)}
+    indexes = index_dataset(write_layout(tmp_path, layout, rows))
+    assert indexes["train"].rows == 6 and indexes["validation"].rows == 2
+    assert sorted({s.path for s in indexes["train"].slices}) == [str(tmp_path / f) for f in relative_files(layout, "train", 2)]
+    assert bool(indexes["train"].legacy_shards) == legacy
+
+
+def _copy(dataset, tmp_path):
+    import shutil
+
+    return shutil.copytree(dataset, tmp_path / "dataset")
+
+
+def test_a_deleted_shard_is_named_instead_of_training_on_the_rest(shard_dataset, tmp_path):
+    from train_fixtures import make_rows, write_vaseg_split
+
+    dataset = _copy(shard_dataset, tmp_path)
+    (dataset / "data" / "train-00000-of-00001.parquet").rename(dataset / "data" / "train-00000-of-00003.parquet")
+    write_vaseg_split(dataset / "data" / "train-00002-of-00003.parquet", make_rows(2, 3))
+    with pytest.raises(VasegError, match=r"incomplete: .*1 of 3 shards missing \(data/train-00001-of-00003\.parquet\)"):
+        index_dataset(dataset)
+
+
+def test_a_shard_listed_in_the_manifest_but_gone_is_named(tmp_path):
+    import json
+
+    from layout_fixtures import eye_rows, write_layout
+
+    rows = {"train": eye_rows(6, 0, "train", legacy=True), "validation": eye_rows(2, 0, "validation", legacy=True)}
+    dataset = write_layout(tmp_path, "seed", rows)
+    listed = [{"file": f"data/train/shard_{i:05d}.parquet", "rows": 4, "sha256": ""} for i in range(3)]
+    (dataset / "manifest.json").write_text(json.dumps({"splits": {"train": {"rows": 12, "shards": listed}}}))
+    with pytest.raises(VasegError, match=r"manifest.json lists data/train/shard_00002.parquet, which is missing"):
+        index_dataset(dataset)
+
+
+def test_a_validation_split_without_rows_is_a_clear_error(tmp_path):
+    from layout_fixtures import eye_rows, write_layout
+
+    dataset = write_layout(tmp_path, "vaseg", {"train": eye_rows(2, 0, "train"), "validation": []})
+    with pytest.raises(VasegError, match="The validation split of .* has 0 rows"):
+        index_dataset(dataset)

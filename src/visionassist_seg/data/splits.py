@@ -145,8 +145,9 @@ def _resolve(base: str, card, card_path, shown_as: str | None = None) -> tuple[d
             f"`datasets` cannot resolve the splits of {card_path} ({_shown(err, base, shown_as)}). Fix its `configs:` "
             "(see https://huggingface.co/docs/hub/datasets-manual-configuration)."
         ) from None
-    # A file matched by two patterns of one split is still one file.
-    return {str(split): list(dict.fromkeys(names)) for split, names in resolved.items()}, source
+    # A file matched by two patterns of one split is still one file; a split whose patterns
+    # match no parquet file (e.g. the catch-all "**" over non-parquet files) has no data.
+    return {str(split): list(dict.fromkeys(names)) for split, names in resolved.items() if names}, source
 
 
 def _shown(err: Exception, base: str, shown_as: str | None) -> str:
