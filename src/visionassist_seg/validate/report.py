@@ -102,14 +102,16 @@ class ValidationReport:
 
     def to_table(self):  # -> rich.table.Table
         """Return the report as a rich table with one line per check."""
+        from rich.markup import escape
         from rich.table import Table
 
+        # Targets and details carry file names and paths: `[bold]` in one is shown as typed.
         verdict = "[green]passed[/]" if self.passed else "[bold red]FAILED[/]"
-        table = Table(title=f"vaseg validate: {self.target} ({verdict})", show_lines=False)
+        table = Table(title=f"vaseg validate: {escape(self.target)} ({verdict})", show_lines=False)
         table.add_column("check", no_wrap=True)
         table.add_column("result", no_wrap=True)
         table.add_column("details", overflow="fold")
         for row in self.rows:
             style = _STYLES.get(row.result, "")
-            table.add_row(row.check, f"[{style}]{row.result}[/]" if style else row.result, row.details)
+            table.add_row(row.check, f"[{style}]{row.result}[/]" if style else row.result, escape(row.details))
         return table
