@@ -106,16 +106,17 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
     dataset ``hf_repo`` cached on the Volume (downloaded once, or written there by
     ``vaseg precompute --remote``). A ``--resume`` checkpoint is uploaded under ``uploads/NAME/``.
     """
-    from visionassist_seg.data.schema import MANIFEST, list_shards
+    from visionassist_seg.data.schema import MANIFEST
+    from visionassist_seg.data.splits import resolve_local
 
     # The container always reads a folder on the Volume, whatever the local choice was.
     overrides: dict[str, Any] = {"run_dir": mounted(run_key(name)), "train_source": "local"}
     dataset = settings.local_training_folder()
     if dataset is not None:
-        if not list_shards(dataset):
+        if not dataset.is_dir() or not resolve_local(dataset).files:  # any layout datasets.load_dataset reads
             raise VasegError(
-                f"Dataset folder {dataset} has no parquet shards under data/. Pass the output folder of "
-                "`vaseg precompute` to --dataset, or train on the Hub dataset "
+                f"Dataset folder {dataset} has no parquet shards (no split `datasets` can find). Pass the output "
+                "folder of `vaseg precompute` to --dataset, or train on the Hub dataset "
                 f"{settings.hf_repo} (cached on the Modal Volume) with train_source = 'hub'."
             )
         key = local_dataset_key(dataset)
