@@ -27,6 +27,7 @@ ARRAY_DTYPES: dict[str, np.dtype] = {
     "spatial_weights": np.dtype(np.float32),
     "dist_map": np.dtype(np.float32),
 }
+# vaseg's own shard names, as precompute writes them (readers resolve splits with data.splits).
 SHARD_PATTERN = re.compile(r"^(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
@@ -78,7 +79,12 @@ def shard_name(split: str, index: int, count: int) -> str:
 
 
 def list_shards(dataset_dir: Path) -> dict[str, list[Path]]:
-    """Return the parquet shards under ``dataset_dir/data`` grouped by split, sorted by index."""
+    """Return the shards with vaseg's own names (`shard_name`) under ``dataset_dir/data``, by split, sorted by index.
+
+    This is what precompute wrote (and may replace); it is not how a dataset is read.
+    Readers (validate, train, the Hub download) take the splits `datasets.load_dataset`
+    sees, in any layout it accepts: `visionassist_seg.data.splits.resolve_local`.
+    """
     shards: dict[str, list[Path]] = {}
     data_dir = Path(dataset_dir) / DATA_DIR
     if not data_dir.is_dir():
