@@ -174,3 +174,14 @@ def test_many_missing_shards_are_counted_and_the_first_named():
 def test_has_shard_counts():
     assert has_shard_counts(_found("data/train-00000-of-00001.parquet"))
     assert not has_shard_counts(_found("data/train/shard_00000.parquet"))
+
+
+@pytest.mark.parametrize(
+    "configs",
+    ["- just a string", "5", "- config_name: default\n  data_files: 7"],
+)
+def test_a_malformed_configs_field_is_one_short_paragraph(configs):
+    with pytest.raises(VasegError) as caught:
+        resolve_listing(["a.parquet"], {"README.md": f"---\nconfigs:\n{configs}\n---\n"}, "hf://datasets/a/b")
+    message = caught.value.message
+    assert "hf://datasets/a/b/README.md" in message and "\n" not in message and len(message) < 600

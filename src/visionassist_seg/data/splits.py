@@ -140,7 +140,7 @@ def _resolve(base: str, card, card_path, shown_as: str | None = None) -> tuple[d
             f"The configs in {card_path} name a data file that does not exist ({_shown(err, base, shown_as)}). "
             "Fix `data_files` there, or restore the file."
         ) from None
-    except ValueError as err:
+    except (ValueError, TypeError, AttributeError, KeyError) as err:  # a card is user input: any shape may come
         raise VasegError(
             f"`datasets` cannot resolve the splits of {card_path} ({_shown(err, base, shown_as)}). Fix its `configs:` "
             "(see https://huggingface.co/docs/hub/datasets-manual-configuration)."
@@ -150,8 +150,11 @@ def _resolve(base: str, card, card_path, shown_as: str | None = None) -> tuple[d
     return {str(split): list(dict.fromkeys(names)) for split, names in resolved.items() if names}, source
 
 
-def _shown(err: Exception, base: str, shown_as: str | None) -> str:
-    return str(err).replace(base, shown_as) if shown_as else str(err)
+def _shown(err: Exception, base: str, shown_as: str | None, limit: int = 300) -> str:
+    """Return ``err`` as one short line (datasets' card errors span a page of examples), ``base`` as ``shown_as``."""
+    text = " ".join(str(err).split())
+    text = text.replace(base, shown_as) if shown_as else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _patterns(base: str, card) -> tuple[dict[str, list[str]], str, str]:
