@@ -114,7 +114,7 @@ def _card_data(card_text: str | None, yaml_text: str | None, card_path):  # -> h
         extra = yaml.safe_load(yaml_text) if yaml_text else None
     except (ValueError, yaml.YAMLError) as err:
         raise VasegError(
-            f"The YAML header of {card_path} (or {STANDALONE_YAML} beside it) is not valid YAML ({err}). "
+            f"The YAML header of {card_path} (or {STANDALONE_YAML} beside it) is not valid YAML ({_shown(err)}). "
             "Fix it: `datasets` reads its configs to find the splits."
         ) from None
     if isinstance(extra, dict):
@@ -150,8 +150,8 @@ def _resolve(base: str, card, card_path, shown_as: str | None = None) -> tuple[d
     return {str(split): list(dict.fromkeys(names)) for split, names in resolved.items() if names}, source
 
 
-def _shown(err: Exception, base: str, shown_as: str | None, limit: int = 300) -> str:
-    """Return ``err`` as one short line (datasets' card errors span a page of examples), ``base`` as ``shown_as``."""
+def _shown(err: Exception, base: str = "", shown_as: str | None = None, limit: int = 300) -> str:
+    """Return ``err`` as one short line (YAML and card errors span several lines), ``base`` written as ``shown_as``."""
     text = " ".join(str(err).split())
     text = text.replace(base, shown_as) if shown_as else text
     return text if len(text) <= limit else text[: limit - 3] + "..."
