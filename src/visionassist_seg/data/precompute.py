@@ -561,11 +561,12 @@ def run_precompute(
             created, or the raw data is missing.
     """
     from visionassist_seg.data.output_folder import check_output_dir, claim_output_dir
-    from visionassist_seg.folder_lock import folder_lock
+    from visionassist_seg.folder_lock import folder_lock, make_folder
     from visionassist_seg.kaggle import ensure_raw
 
     output_dir = Path(settings.output_dir)
-    check_output_dir(output_dir, overwrite=overwrite)  # fail before a long download
+    check_output_dir(output_dir, overwrite=overwrite)  # fail before a long download ...
+    make_folder(output_dir)  # ... also when the folder cannot be created
     if download:
         ensure_raw(settings)
     tasks = plan_shards(settings)
