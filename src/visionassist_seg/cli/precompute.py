@@ -79,6 +79,7 @@ def precompute(
             f"Interrupted: the shards finished in {escape(display_name(settings.output_dir))} are kept; "
             "rerun the same command to resume.",
             highlight=False,
+            soft_wrap=True,  # one line, whatever the terminal width
         )
         raise typer.Exit(130) from None
     print_report(report)
