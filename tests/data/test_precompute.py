@@ -351,5 +351,11 @@ def test_precompute_pairs_upper_case_extensions(raw_dir, make_settings):
     for folder, suffix in (("images", ".png"), ("labels", ".npy")):
         path = sorted((root / "train" / folder).glob(f"*{suffix}"))[0]
         path.rename(path.with_suffix(suffix.upper()))
-    report = run_precompute(make_settings(raw_dir), download=False, progress=False)
+    settings = make_settings(raw_dir)
+    report = run_precompute(settings, download=False, progress=False)
     assert report.skipped == [] and report.rows["train"] == 8
+    from visionassist_seg.validate import validate_dataset
+
+    # validate's recomputation finds the raw files the same way precompute paired them
+    checked = validate_dataset(dataset_dir=settings.output_dir, raw_dir=raw_dir, all_rows=True, progress=False)
+    assert checked.passed, [(row.check, row.result) for row in checked.rows]

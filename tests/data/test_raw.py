@@ -149,3 +149,15 @@ def test_list_split_flags_a_file_name_that_is_not_utf8(tmp_path):
     (sample,) = list_split(tmp_path, "train")
     assert sample.problem is not None and "'bad\\xffname' is not valid UTF-8" in sample.problem
     assert display_name(sample.image.name) == "bad\\xffname.png"
+
+
+def test_find_raw_files_matches_extensions_in_any_case(tmp_path):
+    from visionassist_seg.data.raw import find_raw_files
+
+    images, labels = _split_dir(tmp_path)
+    (images / "a.PNG").write_bytes(b"")
+    (labels / "a.Npy").write_bytes(b"")
+    (images / "b.png").write_bytes(b"")
+    split = tmp_path / "train"
+    assert find_raw_files(split, "a") == (images / "a.PNG", labels / "a.Npy")
+    assert find_raw_files(split, "b") == (images / "b.png", labels / "b.npy")  # missing label: the name to report

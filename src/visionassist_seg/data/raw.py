@@ -16,6 +16,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -83,12 +84,36 @@ def require_data_root(raw_dir: Path) -> Path:
     return root
 
 
+def _entries_with_suffix(folder: Path, suffix: str) -> Iterator[Path]:
+    """Yield the files in ``folder`` whose extension is ``suffix`` in any case (nothing without the folder)."""
+    try:
+        with os.scandir(folder) as entries:  # DirEntry.is_file needs no stat call on most file systems
+            for entry in entries:
+                if os.path.splitext(entry.name)[1].lower() == suffix and entry.is_file():
+                    yield Path(folder) / entry.name
+    except (FileNotFoundError, NotADirectoryError):
+        return
+
+
 def files_with_suffix(folder: Path, suffix: str) -> list[Path]:
     """Return the files in ``folder`` whose extension is ``suffix`` in any case, sorted; [] without the folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() == suffix and p.is_file())
+    return sorted(_entries_with_suffix(folder, suffix))
+
+
+def find_raw_files(split_dir: Path, stem: str) -> tuple[Path, Path]:
+    """Return the (image, label) paths of ``stem`` in a raw split folder, extensions matched in any case.
+
+    The lower-case names are returned when no file matches, so that an error names them.
+    """
+    found = []
+    for folder, suffix in (("images", IMAGE_SUFFIX), ("labels", LABEL_SUFFIX)):
+        exact = Path(split_dir) / folder / f"{stem}{suffix}"
+        if exact.is_file():
+            found.append(exact)
+            continue
+        matches = [p for p in _entries_with_suffix(exact.parent, suffix) if p.stem == stem]
+        found.append(matches[0] if len(matches) == 1 else exact)
+    return found[0], found[1]
 
 
 def _by_stem(paths: list[Path]) -> dict[str, list[Path]]:
@@ -131,7 +156,7 @@ def _name_problem(stem: str, images: list[Path], labels: list[Path | None]) -> s
 
 def has_labels(root: Path, split: str) -> bool:
     """Return True when the split has a labels folder with at least one .npy file (any case)."""
-    return bool(files_with_suffix(Path(root) / split / "labels", LABEL_SUFFIX))
+    return next(_entries_with_suffix(Path(root) / split / "labels", LABEL_SUFFIX), None) is not None
 
 
 def is_complete(raw_dir: Path) -> bool:
@@ -140,7 +165,7 @@ def is_complete(raw_dir: Path) -> bool:
     if root is None:
         return False
     return all(
-        files_with_suffix(root / split / "images", IMAGE_SUFFIX) and has_labels(root, split)
+        next(_entries_with_suffix(root / split / "images", IMAGE_SUFFIX), None) is not None and has_labels(root, split)
         for split in ("train", "validation")
     )
 
