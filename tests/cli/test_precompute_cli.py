@@ -190,3 +190,19 @@ def _read(path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+def test_precompute_cli_shows_names_that_are_not_utf8_escaped(tmp_path):
+    import os
+
+    raw = _raw(tmp_path)
+    images = raw / "openEDS" / "openEDS" / "train" / "images"
+    source = next(images.glob("*.png"))
+    with open(os.fsencode(images) + b"/eye\xff.png", "wb") as handle:  # Linux names are bytes, not always UTF-8
+        handle.write(source.read_bytes())
+    out = tmp_path / os.fsdecode(b"out\xff")
+    result = runner.invoke(app, _args(raw, out))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "eye\\xff.png" in text and "is not valid UTF-8" in text and "out\\xff" in text
+    assert (out / "README.md").is_file() and (out / "manifest.json").is_file()

@@ -364,8 +364,9 @@ def build_manifest(settings: Settings, by_split: dict[str, list[ShardResult]], r
         "format": "vaseg-precomputed",
         "version": 1,
         "package_version": __version__,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None,
-        "source": settings.kaggle_dataset if settings.source == "kaggle" else "synthetic",
+        # display_name: arguments may hold file-name bytes that are not UTF-8, which the card cannot store
+        "command": display_name(shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])) if sys.argv else None,
+        "source": display_name(settings.kaggle_dataset) if settings.source == "kaggle" else "synthetic",
         "splits": {
             split: {
                 "rows": report.rows[split],
