@@ -98,3 +98,12 @@ def test_precompute_refuses_a_folder_another_run_holds(raw_dir, make_settings, t
         with pytest.raises(VasegError, match=rf"Another vaseg run \(precompute, process {os.getpid()}\) is using"):
             run_precompute(settings, download=False, progress=False)
     assert list_shards(settings.output_dir) == {}
+
+
+def test_precompute_refuses_another_vaseg_jobs_folder_even_if_otherwise_empty(raw_dir, make_settings, tmp_path):
+    folder = tmp_path / "demo"
+    (folder / ".vaseg").mkdir(parents=True)
+    (folder / ".vaseg" / "owner.json").write_text('{"job": "demo", "made": ["raw", "dataset", "run"]}')
+    with pytest.raises(VasegError, match=r"it holds \.vaseg/owner\.json of a vaseg demo"):
+        run_precompute(make_settings(raw_dir, folder), download=False, progress=False)
+    assert json.loads((folder / ".vaseg" / "owner.json").read_text())["job"] == "demo"

@@ -61,10 +61,13 @@ def check_output_dir(output_dir: Path, *, overwrite: bool = False) -> FolderChec
             return FolderCheck(folder, owned=False)
         if not folder.is_dir():
             raise VasegError(f"--output-dir {folder} is a file, not a folder. Pass a folder path for the dataset.")
+        job = _owner_job(folder)
         entries = sorted(p.name for p in folder.iterdir() if p.name not in BOOKKEEPING)
-        if not entries:
+        if job not in (None, JOB):  # another vaseg job's folder (a demo, a run), even with nothing else in it
+            entries.insert(0, f"{STATE_DIR}/{OWNER_FILE} of a vaseg {job}")
+        elif not entries:
             return FolderCheck(folder, owned=False)
-        owned = _made_by_precompute(folder)
+        owned = job == JOB or (job is None and (folder / STATE_DIR / "shards").is_dir())  # shards: before owner.json
         in_the_way = tuple(_in_the_way(folder, owned))
     except OSError as err:
         raise folder_error(folder, err) from None
@@ -75,13 +78,13 @@ def check_output_dir(output_dir: Path, *, overwrite: bool = False) -> FolderChec
     return FolderCheck(folder, owned, in_the_way)
 
 
-def _made_by_precompute(folder: Path) -> bool:
-    """Return True when vaseg's record (or, from older versions, its shard records) says precompute made ``folder``."""
+def _owner_job(folder: Path) -> str | None:
+    """Return the job vaseg's record says made ``folder`` ("precompute", "demo", ...), or None without a record."""
     try:
         owner = json.loads((folder / STATE_DIR / OWNER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return (folder / STATE_DIR / "shards").is_dir()  # folders made before owner.json existed
-    return isinstance(owner, dict) and owner.get("job") == JOB
+        return None
+    return str(owner.get("job")) if isinstance(owner, dict) else None
 
 
 def _in_the_way(folder: Path, owned: bool) -> list[Path]:
