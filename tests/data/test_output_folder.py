@@ -73,6 +73,8 @@ def test_precompute_never_deletes_a_shard_it_has_no_record_of(raw_dir, make_sett
 def test_precompute_removes_only_stale_shards_it_recorded(raw_dir, make_settings):
     settings = make_settings(raw_dir, shard_size=2)
     run_precompute(settings, download=False, progress=False)
+    # A run killed between writing a record and moving its shard leaves a record without a shard.
+    (settings.output_dir / ".vaseg" / "shards" / "train-00005-of-00007.parquet.json").write_text("{}")
     run_precompute(settings.model_copy(update={"shard_size": 8}), download=False, progress=False)
     assert [p.name for p in list_shards(settings.output_dir)["train"]] == ["train-00000-of-00001.parquet"]
     records = sorted(p.name for p in (settings.output_dir / ".vaseg" / "shards").iterdir())

@@ -43,9 +43,14 @@ class FolderCheck:
     in_the_way: tuple[Path, ...] = field(default_factory=tuple)
 
 
+def shard_records_dir(output_dir: Path) -> Path:
+    """Return the folder of vaseg's shard records in a dataset folder."""
+    return Path(output_dir) / STATE_DIR / "shards"
+
+
 def shard_record(output_dir: Path, name: str) -> Path:
     """Return the path of the record vaseg keeps for shard ``name`` (written before the shard)."""
-    return Path(output_dir) / STATE_DIR / "shards" / f"{name}.json"
+    return shard_records_dir(output_dir) / f"{name}.json"
 
 
 def check_output_dir(output_dir: Path, *, overwrite: bool = False) -> FolderCheck:
@@ -67,7 +72,7 @@ def check_output_dir(output_dir: Path, *, overwrite: bool = False) -> FolderChec
             entries.insert(0, f"{STATE_DIR}/{OWNER_FILE} of a vaseg {job}")
         elif not entries:
             return FolderCheck(folder, owned=False)
-        owned = job == JOB or (job is None and (folder / STATE_DIR / "shards").is_dir())  # shards: before owner.json
+        owned = job == JOB or (job is None and shard_records_dir(folder).is_dir())  # records: before owner.json
         in_the_way = tuple(_in_the_way(folder, owned))
     except OSError as err:
         raise folder_error(folder, err) from None

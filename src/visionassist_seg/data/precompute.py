@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from visionassist_seg import __version__
-from visionassist_seg.data.output_folder import STATE_DIR, shard_record
+from visionassist_seg.data.output_folder import STATE_DIR, shard_record, shard_records_dir
 from visionassist_seg.data.raw import (
     RAW_SPLITS,
     RawSample,
@@ -335,6 +335,7 @@ def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[S
             if split in SPLITS and path.name not in planned and record.is_file():
                 path.unlink()
                 record.unlink()
+    _drop_records_without_shards(output_dir, planned)
     by_split: dict[str, list[ShardResult]] = {s: [] for s in SPLITS}
     for result in sorted(results, key=lambda r: r.name):
         by_split[result.split].append(result)
@@ -353,6 +354,18 @@ def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[S
     write_json_atomic(output_dir / MANIFEST, manifest)
     write_card(output_dir, manifest)
     return report
+
+
+def _drop_records_without_shards(output_dir: Path, planned: set[str]) -> None:
+    """Delete the records of unplanned shards that are not in ``data/`` (a run killed between record and move).
+
+    Left alone, such a record would later claim a file of that name as vaseg's.
+    """
+    records = shard_records_dir(output_dir)
+    for record in records.glob("*.parquet.json") if records.is_dir() else []:
+        name = record.name.removesuffix(".json")
+        if name not in planned and not (output_dir / DATA_DIR / name).exists():
+            record.unlink()
 
 
 def build_manifest(settings: Settings, by_split: dict[str, list[ShardResult]], report: PrecomputeReport) -> dict:
