@@ -55,6 +55,18 @@ def _wait_for_workers(parent: subprocess.Popen, count: int) -> list[int]:
     raise AssertionError(f"{count} workers never started (exit code {parent.poll()})")
 
 
+def _wait_until_sigint_handled(pid: int) -> None:
+    """Wait until ``pid`` no longer ignores SIGINT (precompute ignores it while it starts its workers)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+        if not ignored & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} kept ignoring SIGINT")
+
+
 def _wait_until_gone(pids: list[int]) -> list[int]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
@@ -104,6 +116,7 @@ def test_ctrl_c_stops_precompute_with_exit_130_one_line_and_no_worker_traceback(
         for pid in workers:
             os.kill(pid, signal.SIGSTOP)
         started = list(_children(parent.pid))
+        _wait_until_sigint_handled(parent.pid)
         os.killpg(parent.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
