@@ -130,6 +130,59 @@ def writer_ms_per_sample(raw_dir: Path, work: Path, count: int = 32) -> dict[str
     return {"pyarrow ParquetWriter": pyarrow_ms, "vaseg ShardWriter": vaseg_ms}
 
 
+def _name_and_size_digest(sample, image_data: bytes | None = None, label_data: bytes | None = None) -> tuple:
+    """The shard fingerprint's inputs before content hashing (vaseg <= the issue-10 fix): names and sizes."""
+
+    def size(path: Path | None) -> int | None:
+        try:
+            return path.stat().st_size if path is not None else None
+        except OSError:
+            return None
+
+    label_name = sample.label.name if sample.label is not None else None
+    return (sample.image.name, size(sample.image), label_name, size(sample.label))
+
+
+def fingerprint_costs(raw_dir: Path, work: Path, limit: int | None, shard_size: int) -> dict[str, dict[str, float]]:
+    """Return, for content fingerprints (now) and name + size ones (before), per sample: the
+    fingerprint's ms, one-worker write ms and samples/s, and ms to rerun over a finished dataset.
+
+    The same code runs both ways; only `precompute.sample_digest` is swapped for the old
+    recipe. Each step is timed in wall-clock and in this process's CPU time (one worker runs
+    in-process): CPU time is the steadier number on a shared machine.
+    """
+    from unittest import mock
+
+    from visionassist_seg.data import precompute
+    from visionassist_seg.settings import Settings
+
+    variants = {"content sha256 (now)": precompute.sample_digest, "name + size (before)": _name_and_size_digest}
+    costs = {}
+    for index, (name, digest) in enumerate(variants.items()):
+        settings = Settings(raw_dir=raw_dir, output_dir=work / f"fingerprint{index}", workers=1, limit=limit, shard_size=shard_size)
+        tasks = plan_shards(settings)
+        samples = sum(len(t.samples) for t in tasks)
+        with mock.patch.object(precompute, "sample_digest", digest):
+            fingerprint, _ = _timed(lambda: [precompute.task_fingerprint(task, settings) for task in tasks], samples)
+            write, _ = _timed(lambda: run_shards(tasks, settings), samples)
+            resume, resumed = _timed(lambda: run_shards(tasks, settings), samples)
+        if not all(result.resumed for result in resumed):
+            raise RuntimeError(f"{name}: the rerun rewrote shards instead of reusing them")
+        costs[name] = {
+            "fingerprint_ms_per_sample": fingerprint[0], "fingerprint_cpu_ms_per_sample": fingerprint[1],
+            "write_ms_per_sample": write[0], "write_cpu_ms_per_sample": write[1], "samples_per_s": 1e3 / write[0],
+            "resume_ms_per_sample": resume[0], "resume_cpu_ms_per_sample": resume[1],
+        }  # fmt: skip
+    return costs
+
+
+def _timed(step, samples: int) -> tuple[tuple[float, float], object]:  # step: () -> object
+    """Return ((wall ms, CPU ms of this process) per sample, the result) of ``step()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = step()
+    return ((time.perf_counter() - wall) / samples * 1e3, (time.process_time() - cpu) / samples * 1e3), result
+
+
 def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> float:
     """Return the peak RSS (MB) of a fresh one-worker precompute process over ``limit`` samples per split.
 
@@ -186,6 +239,8 @@ def main() -> None:
                 )
         with console.status("writers"):
             writers = writer_ms_per_sample(raw_dir, work)
+        with console.status("fingerprints"):
+            fingerprints = fingerprint_costs(raw_dir, work, limit, args.shard_size)
         with console.status("peak RSS runs"):
             rss_small = peak_rss_mb(raw_dir, work / "rss1", args.rss_samples, args.shard_size)
             rss_large = peak_rss_mb(raw_dir, work / "rss4", 4 * args.rss_samples, args.shard_size)
@@ -211,8 +266,16 @@ def main() -> None:
         "parquet writing of the same rows (zstd, same encodings): "
         + ", ".join(f"{name} {ms:.1f} ms/sample" for name, ms in writers.items())
     )
+    for name, cost in fingerprints.items():
+        console.print(
+            f"shard fingerprint, {name}: fingerprint {cost['fingerprint_ms_per_sample']:.2f} ms/sample "
+            f"({cost['fingerprint_cpu_ms_per_sample']:.2f} CPU); one-worker write {cost['samples_per_s']:.1f} samples/s "
+            f"({cost['write_cpu_ms_per_sample']:.1f} CPU ms/sample); rerun over the finished dataset "
+            f"{cost['resume_ms_per_sample']:.2f} ms/sample ({cost['resume_cpu_ms_per_sample']:.2f} CPU)"
+        )
     if args.json:
         payload = {name: {"seconds": s, "rows": r, "bytes": b} for name, (s, r, b) in results.items()}
+        payload["fingerprint"] = fingerprints
         payload["peak_rss_mb"] = {"small": rss_small, "large": rss_large}
         payload["writer_ms_per_sample"] = writers
         args.json.write_text(json.dumps(payload, indent=2))

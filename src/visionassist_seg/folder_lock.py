@@ -6,10 +6,15 @@ an OS advisory lock (`fcntl.flock`) on a small file inside the folder: the kerne
 it when the holding process exits, however it exits (Ctrl-C, ``kill -9``, a crash), so a
 killed run never leaves a stale lock behind. The lock file itself is never deleted:
 deleting it would let a third run lock a fresh inode while the second still holds the old.
+
+A folder that cannot be created or locked (a path under a regular file, under ``/proc``,
+a name too long, a read-only disk) is reported by `folder_error` as one paragraph naming
+the path and the operating system's reason.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +23,16 @@ from typing import Iterator
 from visionassist_seg.errors import VasegError
 
 LOCK_FILE = ".vaseg.lock"
+_HINTS = {
+    errno.ENOTDIR: "part of the path is a regular file, not a folder",
+    errno.EEXIST: "a regular file already has that name",
+    errno.ENAMETOOLONG: "a name in the path is longer than the file system allows (usually 255 bytes, 4096 for the whole path)",
+    errno.EACCES: "you have no permission to write there",
+    errno.EPERM: "the operating system does not allow writing there",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOENT: "its parent folder does not exist and cannot be created there",
+    errno.ENOSPC: "the disk is full",
+}
 
 
 @contextmanager
@@ -28,12 +43,15 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[Path]:
     lock file so that a second run can say who holds the folder.
 
     Raises:
-        VasegError: another live process holds the lock on ``folder``.
+        VasegError: another live process holds the lock on ``folder``, or the folder cannot
+            be created or written (one paragraph from `folder_error`).
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     path = folder / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise folder_error(folder, err) from None
     try:
         if not _try_lock(fd):
             holder = _read_holder(fd)
@@ -46,6 +64,30 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[Path]:
         yield path
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def make_folder(folder: Path) -> Path:
+    """Create ``folder`` and its parents if missing; return it.
+
+    Raises:
+        VasegError: the folder cannot be created (see `folder_error`).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise folder_error(folder, err) from None
+    return folder
+
+
+def folder_error(folder: Path, err: OSError) -> VasegError:
+    """Return the one-paragraph error for an OS error met while creating or using ``folder``."""
+    failed = f" ({err.filename})" if err.filename and str(err.filename) != str(folder) else ""
+    reason = err.strerror or str(err)
+    hint = _HINTS.get(err.errno or 0, "the operating system refused it")
+    return VasegError(
+        f"Cannot use the folder {folder}: {reason}{failed}; {hint}. Choose another folder, one you can write to."
+    )
 
 
 def _try_lock(fd: int) -> bool:

@@ -251,3 +251,111 @@ def test_precompute_downloads_synthetic_source_when_raw_is_missing(tmp_path, mak
     settings = make_settings(tmp_path / "fresh_raw", synthetic_count=4)
     report = run_precompute(settings, download=True, progress=False)
     assert report.rows == {"train": 4, "validation": 1}
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content with ``data`` (same length) and put its old mtime back."""
+    before = path.stat()
+    assert len(data) == before.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_precompute_fixed_label_of_the_same_size_and_mtime_is_not_resumed(raw_dir, make_settings):
+    import pyarrow.parquet as pq
+
+    settings = make_settings(raw_dir, shard_size=4)
+    run_precompute(settings, download=False, progress=False)
+    root = require_data_root(raw_dir)
+    label_path = sorted((root / "train" / "labels").glob("*.npy"))[0]
+    fixed = np.load(label_path)
+    fixed[:10, :10] = 3  # a label fix: same shape and dtype, so the same file size
+    buffer = __import__("io").BytesIO()
+    np.save(buffer, fixed)
+    _rewrite_keeping_size_and_mtime(label_path, buffer.getvalue())
+    report = run_precompute(settings, download=False, progress=False)
+    assert report.resumed_shards == 2  # the second train shard and validation; the fixed one is redone
+    table = pq.read_table(settings.output_dir / "data" / "train-00000-of-00002.parquet", columns=["label", "filename"])
+    first = np.asarray(table["label"][0].as_py(), dtype=np.uint8)
+    assert table["filename"][0].as_py() == label_path.stem
+    np.testing.assert_array_equal(first, (fixed == 3).astype(np.uint8))
+
+
+def test_precompute_fingerprint_hashes_content_not_names_and_sizes(raw_dir, make_settings):
+    settings = make_settings(raw_dir, shard_size=4)
+    task = plan_shards(settings)[0]
+    before = precompute.task_fingerprint(task, settings)
+    image = task.samples[1].image
+    data = bytearray(image.read_bytes())
+    data[-20] ^= 0xFF  # one flipped byte inside the PNG's last chunk
+    _rewrite_keeping_size_and_mtime(image, bytes(data))
+    assert precompute.task_fingerprint(task, settings) != before
+
+
+def test_precompute_fingerprint_recorded_is_the_one_a_rerun_computes(raw_dir, make_settings):
+    # The record is made from the bytes processed while writing; a rerun hashes the files: they must agree.
+    settings = make_settings(raw_dir, shard_size=4)
+    run_precompute(settings, download=False, progress=False)
+    for task in plan_shards(settings):
+        record = json.loads((settings.output_dir / ".vaseg" / "shards" / f"{task.name}.json").read_text())
+        assert record["fingerprint"] == precompute.task_fingerprint(task, settings)
+
+
+def _forge_png(path: Path, width: int, height: int) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def _make_bad_raw(root: Path, kind: str) -> str:
+    """Add or break one train sample in the way ``kind`` names; return the text its skip entry must hold."""
+    images, labels = root / "train" / "images", root / "train" / "labels"
+    first = sorted(images.glob("*.png"))[0]
+    if kind == "huge_label_header":
+        with open(labels / f"{first.stem}.npy", "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "<i8", "fortran_order": False, "shape": (700_000, 700_000)})
+            handle.write(b"\0" * 128)
+        return "claims shape (700000, 700000)"
+    if kind == "huge_png":
+        _forge_png(first, 30000, 30000)
+        return "image header says 30000x30000 pixels"
+    if kind == "non_utf8_name":
+        for folder, suffix, source in ((images, b".png", first), (labels, b".npy", labels / f"{first.stem}.npy")):
+            with open(os.fsencode(folder) + b"/eye\xff" + suffix, "wb") as handle:
+                handle.write(source.read_bytes())
+        return "'eye\\xff' is not valid UTF-8"
+    if kind == "duplicate_stem":
+        (images / f"{first.stem}.PNG").write_bytes(first.read_bytes())
+        return f"2 images share the stem '{first.stem}'"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["huge_label_header", "huge_png", "non_utf8_name", "duplicate_stem"])
+def test_precompute_bad_raw_file_is_skipped_and_listed_not_fatal(raw_dir, make_settings, kind):
+    reason = _make_bad_raw(require_data_root(raw_dir), kind)
+    settings = make_settings(raw_dir)
+    report = run_precompute(settings, download=False, progress=False)
+    assert [reason in item["reason"] for item in report.skipped] == [True]
+    assert report.rows["train"] == (8 if kind == "non_utf8_name" else 7)  # the other samples are all there (that kind adds one)
+    manifest = json.loads((settings.output_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["skipped"] == report.skipped
+
+
+def test_precompute_pairs_upper_case_extensions(raw_dir, make_settings):
+    root = require_data_root(raw_dir)
+    for folder, suffix in (("images", ".png"), ("labels", ".npy")):
+        path = sorted((root / "train" / folder).glob(f"*{suffix}"))[0]
+        path.rename(path.with_suffix(suffix.upper()))
+    settings = make_settings(raw_dir)
+    report = run_precompute(settings, download=False, progress=False)
+    assert report.skipped == [] and report.rows["train"] == 8
+    from visionassist_seg.validate import validate_dataset
+
+    # validate's recomputation finds the raw files the same way precompute paired them
+    checked = validate_dataset(dataset_dir=settings.output_dir, raw_dir=raw_dir, all_rows=True, progress=False)
+    assert checked.passed, [(row.check, row.result) for row in checked.rows]

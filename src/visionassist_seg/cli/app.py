@@ -19,9 +19,13 @@ class _VasegGroup(TyperGroup):
         except VasegError as err:
             if os.environ.get("VASEG_DEBUG") == "1":
                 raise
+            from rich.markup import escape
+
             from visionassist_seg.console import err_console
 
-            err_console.print(f"[bold red]Error:[/] {err.message}", highlight=False, soft_wrap=True)
+            # Messages quote user paths: '[/]' must print as typed, undecodable file-name bytes as escapes.
+            message = escape(err.message.encode("utf-8", "backslashreplace").decode("utf-8"))
+            err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
 
 

@@ -10,7 +10,9 @@ import typer
 from visionassist_seg.cli._common import SeedOpt
 
 DirOpt = Annotated[Path, typer.Option("--dir", help="Folder for the demo's raw data, dataset and run.")]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo's folders in --dir.")]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace the raw, dataset and run folders an earlier demo made in --dir (nothing else).")
+]
 CountOpt = Annotated[
     Optional[int], typer.Option("--count", min=4, help="Synthetic train samples. [default: 120]", show_default=False)
 ]
@@ -31,6 +33,8 @@ def demo(
     device: DemoDeviceOpt = "cpu",
 ) -> None:
     """Run synthetic download, precompute, validate, train and ONNX export end to end (a few minutes on a laptop CPU)."""
+    from rich.markup import escape
+
     from visionassist_seg.console import console
     from visionassist_seg.train import demo as demo_lib
 
@@ -47,9 +51,9 @@ def demo(
     console.print(
         f"\n[bold]Demo finished in {total:.0f} s.[/] Validation pupil IoU {result.best_pupil_iou:.4f} "
         f"(mIoU {result.best_miou:.4f}).\n"
-        f"  dataset:  {result.dataset_dir}\n"
-        f"  run:      {result.run_dir} (metrics.csv, best.pt, last.pt, plots/)\n"
-        f"  ONNX:     {result.onnx_path} (input image 1x1x400x640, output logits 1x2x400x640)",
+        f"  dataset:  {escape(str(result.dataset_dir))}\n"
+        f"  run:      {escape(str(result.run_dir))} (metrics.csv, best.pt, last.pt, plots/)\n"
+        f"  ONNX:     {escape(str(result.onnx_path))} (input image 1x1x400x640, output logits 1x2x400x640)",
         highlight=False,
     )
 

@@ -32,6 +32,13 @@ def precompute(
     validate: Annotated[
         bool, typer.Option("--validate", help="Alias of `vaseg validate --dataset OUTPUT_DIR`: check, don't compute.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Write into a non-empty folder vaseg did not make; files in the way are moved to .vaseg/displaced/, never deleted.",
+        ),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Preprocess train and validation into parquet shards + dataset card + manifest.json.
@@ -39,10 +46,15 @@ def precompute(
     Steps: download (unless --skip-download or already complete), gamma + CLAHE, pupil
     label, spatial weights and signed distance maps for every sample, written in parallel
     as data/{split}-NNNNN-of-NNNNN.parquet. Interrupted runs resume. Bad samples are
-    skipped and listed. Pushes to --hf-repo unless --no-push.
+    skipped and listed. Pushes to --hf-repo unless --no-push. Writes only into an empty
+    folder or one precompute made (else --overwrite); one run per folder at a time. Ctrl-C
+    stops the workers and exits 130; rerun the same command to resume.
     """
-    from visionassist_seg.console import console
+    from rich.markup import escape
+
+    from visionassist_seg.console import console, err_console
     from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.data.raw import display_name
     from visionassist_seg.errors import VasegError
     from visionassist_seg.settings import load_settings
 
@@ -60,7 +72,16 @@ def precompute(
 
         print_report(precompute_remote(settings, push=not no_push))
         return
-    report = run_precompute(settings, download=not skip_download)
+    try:
+        report = run_precompute(settings, download=not skip_download, overwrite=overwrite)
+    except KeyboardInterrupt:
+        err_console.print(
+            f"Interrupted: the shards finished in {escape(display_name(settings.output_dir))} are kept; "
+            "rerun the same command to resume.",
+            highlight=False,
+            soft_wrap=True,  # one line, whatever the terminal width
+        )
+        raise typer.Exit(130) from None
     print_report(report)
     if report.skipped and settings.strict:
         raise VasegError(
@@ -72,16 +93,18 @@ def precompute(
         from visionassist_seg.hub import push_dataset
 
         url = push_dataset(settings.output_dir, settings)
-        console.print(f"Pushed to {url}", highlight=False)
+        console.print(f"Pushed to {escape(url)}", highlight=False)
 
 
 def print_report(report) -> None:  # type: ignore[no-untyped-def]
-    """Print the run summary table and any skipped samples."""
+    """Print the run summary table, any skipped samples and any files moved aside (user strings escaped)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from visionassist_seg.console import console
+    from visionassist_seg.data.raw import display_name
 
-    table = Table(title=f"precompute: {report.output_dir}")
+    table = Table(title=f"precompute: {escape(display_name(report.output_dir))}")
     for column in ("split", "rows", "shards", "skipped", "MB on disk"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for split, rows in report.rows.items():
@@ -97,9 +120,12 @@ def print_report(report) -> None:  # type: ignore[no-untyped-def]
         highlight=False,
     )
     for item in report.skipped[:20]:
-        console.print(f"[yellow]skipped[/] {item['split']} {item['file']}: {item['reason']}", highlight=False)
+        line = escape(f"{item['split']} {display_name(item['file'])}: {display_name(item['reason'])}")
+        console.print(f"[yellow]skipped[/] {line}", highlight=False)
     if len(report.skipped) > 20:
         console.print(f"... and {len(report.skipped) - 20} more (see manifest.json)", highlight=False)
+    for path in getattr(report, "displaced", []):  # reports from older Modal images lack the field
+        console.print(f"[yellow]moved aside[/] (not deleted): {escape(display_name(path))}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

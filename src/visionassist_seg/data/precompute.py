@@ -1,9 +1,15 @@
 """Raw OpenEDS -> preprocessed Hugging Face dataset: planning, shard writing, resume, manifest.
 
 Work is split into shards of ``shard_size`` raw samples; each shard is written by one
-worker to a temporary file and renamed into ``data/`` only when complete, with a
-state file recording its inputs' fingerprint. A rerun skips every shard whose state
-matches, so an interrupted run resumes and redoes only unfinished shards.
+worker to a temporary file and renamed into ``data/`` only when complete, after a
+record of it (``.vaseg/shards/NAME.json``) that holds its checksum and its inputs'
+fingerprint: the sha256 of every input file's content, so a label fixed in place (same
+size, even the same mtime) is noticed. A rerun skips every shard whose record matches,
+so an interrupted run resumes and redoes only unfinished or changed shards.
+
+One run at a time writes a dataset folder (`folder_lock`), and only into a folder it
+may write (`output_folder`). Worker processes die with their parent however it dies,
+and ignore Ctrl-C, which the parent handles by stopping them.
 """
 
 from __future__ import annotations
@@ -12,13 +18,29 @@ import hashlib
 import json
 import math
 import os
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from visionassist_seg import __version__
-from visionassist_seg.data.raw import RAW_SPLITS, RawSample, has_labels, list_split, read_image, read_label, require_data_root
+from visionassist_seg.data.output_folder import STATE_DIR, shard_record, shard_records_dir
+from visionassist_seg.data.raw import (
+    RAW_SPLITS,
+    RawSample,
+    decode_image,
+    decode_label,
+    display_name,
+    has_labels,
+    list_split,
+    read_image_bytes,
+    read_label_bytes,
+    require_data_root,
+)
 from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards, shard_name
 from visionassist_seg.data.shards import write_json_atomic
 from visionassist_seg.errors import VasegError
@@ -27,7 +49,6 @@ from visionassist_seg.ops import intensity, labels
 if TYPE_CHECKING:  # pydantic settings take 0.17 s to import: worker processes do without
     from visionassist_seg.settings import Settings
 
-STATE_DIR = ".vaseg"
 PREPROCESSING = {
     "gamma": intensity.GAMMA,
     "clahe_clip_limit": intensity.CLAHE_CLIP_LIMIT,
@@ -98,6 +119,7 @@ class PrecomputeReport:
     unlabeled_splits: list[str]
     resumed_shards: int
     seconds: float
+    displaced: list[str] = field(default_factory=list)  # files --overwrite moved aside, never deleted
 
 
 def plan_shards(settings: Settings) -> list[ShardTask]:
@@ -129,13 +151,16 @@ def unlabeled_splits(settings: Settings) -> list[str]:
     return [s for s in RAW_SPLITS if s not in SPLITS and (root / s / "images").is_dir() and not has_labels(root, s)]
 
 
-def task_fingerprint(task: ShardTask, settings: Settings | ShardSettings) -> str:
-    """Return a hash of everything that determines the shard's bytes."""
-    files = [
-        (s.image.name, _size(s.image), s.label.name if s.label else None, _size(s.label)) for s in task.samples
-    ]
+def task_fingerprint(
+    task: ShardTask, settings: Settings | ShardSettings, digests: list[tuple] | None = None
+) -> str:
+    """Return a hash of everything that determines the shard's bytes, input file contents included.
+
+    ``digests`` are the samples' `sample_digest` as read while writing the shard (what was
+    actually processed); without them every input file is read and hashed now.
+    """
     recipe = {
-        "files": files,
+        "files": digests if digests is not None else [sample_digest(s) for s in task.samples],
         "preprocessing": PREPROCESSING,
         "compression_level": settings.compression_level,
         "row_group_size": settings.row_group_size,
@@ -145,22 +170,37 @@ def task_fingerprint(task: ShardTask, settings: Settings | ShardSettings) -> str
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def _size(path: Path | None) -> int | None:
+def sample_digest(sample: RawSample, image_data: bytes | None = None, label_data: bytes | None = None) -> tuple:
+    """Return (image name, sha256 of its content, label name, sha256 of its content) for one sample.
+
+    Content is hashed from ``image_data``/``label_data`` when given (the bytes that were
+    processed), else read from the files; a file that cannot be read hashes to None.
+    """
+    label_name = display_name(sample.label.name) if sample.label is not None else None
+    return (display_name(sample.image.name), _content_sha256(sample.image, image_data), label_name, _content_sha256(sample.label, label_data))
+
+
+def _content_sha256(path: Path | None, data: bytes | None) -> str | None:
+    if data is not None:
+        return hashlib.sha256(data).hexdigest()
+    if path is None:
+        return None
     try:
-        return path.stat().st_size if path is not None else None
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError:
         return None
 
 
-def _state_path(output_dir: Path, name: str) -> Path:
-    return Path(output_dir) / STATE_DIR / "shards" / f"{name}.json"
+def _resumable(task: ShardTask, settings: Settings | ShardSettings) -> ShardResult | None:
+    """Return the recorded result when the shard is already complete and its inputs unchanged.
 
-
-def _resumable(task: ShardTask, settings: Settings | ShardSettings, fingerprint: str) -> ShardResult | None:
-    """Return the recorded result when the shard is already complete and unchanged."""
+    The cheap checks (a record, a shard of the recorded size) come first, so that a fresh
+    run never reads its inputs twice; only then are the inputs and the shard hashed.
+    """
     from visionassist_seg.data.shards import sha256_file
 
-    state_path = _state_path(settings.output_dir, task.name)
+    state_path = shard_record(settings.output_dir, task.name)
     shard = Path(settings.output_dir) / DATA_DIR / task.name
     if not (state_path.is_file() and shard.is_file()):
         return None
@@ -168,7 +208,9 @@ def _resumable(task: ShardTask, settings: Settings | ShardSettings, fingerprint:
         state = ShardResult(**json.loads(state_path.read_text()))
     except (ValueError, TypeError):
         return None
-    if state.fingerprint != fingerprint or state.bytes != shard.stat().st_size or state.sha256 != sha256_file(shard):
+    if state.bytes != shard.stat().st_size or state.fingerprint != task_fingerprint(task, settings):
+        return None
+    if state.sha256 != sha256_file(shard):
         return None
     state.resumed = True
     return state
@@ -176,15 +218,27 @@ def _resumable(task: ShardTask, settings: Settings | ShardSettings, fingerprint:
 
 def preprocess_raw(sample: RawSample) -> dict | str:
     """Return the dataset row for one raw sample, or the reason it must be skipped."""
+    return preprocess_with_digest(sample)[0]
+
+
+def preprocess_with_digest(sample: RawSample) -> tuple[dict | str, tuple]:
+    """Return (the dataset row or the reason to skip the sample, the `sample_digest` of what was read).
+
+    Each file is read once: its bytes are hashed for the shard's fingerprint and decoded
+    for the row, so the fingerprint describes exactly the content that was processed.
+    """
     from visionassist_seg.ops import preprocess_sample
 
+    image_data = label_data = None
     try:
-        image = read_image(sample.image)
-        raw_label = read_label(sample.label)
-        processed = preprocess_sample(image, raw_label)
+        if sample.problem is not None:
+            raise ValueError(sample.problem)
+        image_data = read_image_bytes(sample.image)
+        label_data = read_label_bytes(sample.label)
+        processed = preprocess_sample(decode_image(image_data), decode_label(label_data))
     except (ValueError, TypeError) as err:
-        return str(err)
-    return {
+        return str(err), sample_digest(sample, image_data, label_data)
+    row = {
         "image": processed.image,
         "label": processed.label,
         "spatial_weights": processed.spatial_weights,
@@ -192,15 +246,17 @@ def preprocess_raw(sample: RawSample) -> dict | str:
         "filename": sample.stem,
         "preprocessed": True,
     }
+    return row, sample_digest(sample, image_data, label_data)
 
 
 def _relative(path: Path | None, root: Path) -> str:
+    """Return ``path`` relative to ``root`` as printable text (non-UTF-8 bytes escaped)."""
     if path is None:
         return ""
     try:
-        return str(Path(path).relative_to(root))
+        return display_name(Path(path).relative_to(root))
     except ValueError:
-        return str(path)
+        return display_name(path)
 
 
 def write_shard(task: ShardTask, settings: Settings | ShardSettings, on_sample: Callable[[int], None] | None = None) -> ShardResult:
@@ -208,12 +264,12 @@ def write_shard(task: ShardTask, settings: Settings | ShardSettings, on_sample: 
 
     Rows are written in row groups of ``settings.row_group_size``; memory holds one
     sample's arrays and the compressed pages of one row group. The file appears in
-    ``data/`` only once complete.
+    ``data/`` only once complete, and only after its record: every shard vaseg puts in
+    ``data/`` is recorded as vaseg's.
     """
     from visionassist_seg.data.shards import open_shard_writer, replace_atomic
 
-    fingerprint = task_fingerprint(task, settings)
-    done = _resumable(task, settings, fingerprint)
+    done = _resumable(task, settings)
     if done is not None:
         if on_sample:
             on_sample(len(task.samples))
@@ -224,30 +280,34 @@ def write_shard(task: ShardTask, settings: Settings | ShardSettings, on_sample: 
     root = Path(settings.raw_dir)
     try:
         with open_shard_writer(tmp, settings.compression_level) as writer:
-            rows_written, failures = _write_rows(writer, task, settings.row_group_size, on_sample)
+            rows_written, failures, digests = _write_rows(writer, task, settings.row_group_size, on_sample)
         digest = writer.sha256  # hashed while writing: no second read of the file
         skipped = [{"split": task.split, "file": _relative(s.image, root), "reason": r} for s, r in failures]
+        fingerprint = task_fingerprint(task, settings, digests)
         result = ShardResult(task.split, task.name, rows_written, digest, tmp.stat().st_size, fingerprint, skipped)
+        write_json_atomic(shard_record(output_dir, task.name), asdict(result))
         replace_atomic(tmp, output_dir / DATA_DIR / task.name)
     finally:
         tmp.unlink(missing_ok=True)
-    write_json_atomic(_state_path(output_dir, task.name), asdict(result))
     return result
 
 
 def _write_rows(
     writer, task: ShardTask, size: int, on_sample: Callable[[int], None] | None  # writer: ShardWriter
-) -> tuple[int, list[tuple[RawSample, str]]]:
+) -> tuple[int, list[tuple[RawSample, str]], list[tuple]]:
     """Preprocess and add each sample to ``writer``, one row group per ``size`` raw samples.
 
     Each row goes to the writer as soon as it is made, so only one sample's arrays are
-    alive at a time. Returns the number of rows written and the (sample, reason) skipped.
+    alive at a time. Returns the number of rows written, the (sample, reason) skipped and
+    every sample's `sample_digest`.
     """
     rows = 0
     skipped: list[tuple[RawSample, str]] = []
+    digests: list[tuple] = []
     for start in range(0, len(task.samples), size):
         for sample in task.samples[start : start + size]:
-            row = preprocess_raw(sample)
+            row, sample_hash = preprocess_with_digest(sample)
+            digests.append(sample_hash)
             if isinstance(row, str):
                 skipped.append((sample, row))
             else:
@@ -256,19 +316,26 @@ def _write_rows(
             if on_sample:
                 on_sample(1)
         writer.end_row_group()
-    return rows, skipped
+    return rows, skipped, digests
 
 
 def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[ShardResult], seconds: float = 0.0) -> PrecomputeReport:
-    """Remove stale shards, write ``manifest.json`` and the dataset card; return the run's report."""
+    """Remove stale shards vaseg wrote, write ``manifest.json`` and the dataset card; return the run's report.
+
+    A stale shard (left by a run with another --limit or shard size) is deleted only
+    when vaseg's record says vaseg wrote it; the record goes with it.
+    """
     from visionassist_seg.data.card import write_card
 
     output_dir = Path(settings.output_dir)
     planned = {t.name for t in tasks}
     for split, split_shards in list_shards(output_dir).items():
         for path in split_shards:
-            if split in SPLITS and path.name not in planned:  # left by a run with another --limit or shard size
+            record = shard_record(output_dir, path.name)
+            if split in SPLITS and path.name not in planned and record.is_file():
                 path.unlink()
+                record.unlink()
+    _drop_records_without_shards(output_dir, planned)
     by_split: dict[str, list[ShardResult]] = {s: [] for s in SPLITS}
     for result in sorted(results, key=lambda r: r.name):
         by_split[result.split].append(result)
@@ -289,6 +356,18 @@ def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[S
     return report
 
 
+def _drop_records_without_shards(output_dir: Path, planned: set[str]) -> None:
+    """Delete the records of unplanned shards that are not in ``data/`` (a run killed between record and move).
+
+    Left alone, such a record would later claim a file of that name as vaseg's.
+    """
+    records = shard_records_dir(output_dir)
+    for record in records.glob("*.parquet.json") if records.is_dir() else []:
+        name = record.name.removesuffix(".json")
+        if name not in planned and not (output_dir / DATA_DIR / name).exists():
+            record.unlink()
+
+
 def build_manifest(settings: Settings, by_split: dict[str, list[ShardResult]], report: PrecomputeReport) -> dict:
     """Return the manifest: counts, per-shard rows and sha256, settings and skipped samples."""
     import shlex
@@ -298,8 +377,9 @@ def build_manifest(settings: Settings, by_split: dict[str, list[ShardResult]], r
         "format": "vaseg-precomputed",
         "version": 1,
         "package_version": __version__,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None,
-        "source": settings.kaggle_dataset if settings.source == "kaggle" else "synthetic",
+        # display_name: arguments may hold file-name bytes that are not UTF-8, which the card cannot store
+        "command": display_name(shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])) if sys.argv else None,
+        "source": display_name(settings.kaggle_dataset) if settings.source == "kaggle" else "synthetic",
         "splits": {
             split: {
                 "rows": report.rows[split],
@@ -334,16 +414,49 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
-def _init_worker(queue, parquet_metadata: dict[bytes, bytes]) -> None:  # type: ignore[no-untyped-def]
-    """Worker start-up: one OpenCV thread per process (the pool already uses every core)."""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_SECONDS = 1.0
+
+
+def _init_worker(queue, parquet_metadata: dict[bytes, bytes], parent_pid: int) -> None:  # type: ignore[no-untyped-def]
+    """Worker start-up: die with the parent, leave Ctrl-C to it, one OpenCV thread per process."""
     import cv2
 
     from visionassist_seg.data.shards import use_hf_key_value_metadata
 
-    cv2.setNumThreads(1)
+    exit_with_parent(parent_pid)
+    # The parent owns Ctrl-C: it stops the workers itself, so they never print a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)  # the pool already uses every core
     use_hf_key_value_metadata(parquet_metadata)
     global _progress_queue
     _progress_queue = queue
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Make this process exit as soon as process ``parent_pid`` (its parent) dies, however it dies.
+
+    Linux: the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``).
+    Everywhere: a daemon thread polls `os.getppid`, which changes when the parent dies
+    and the process is adopted. Either way a ``kill -9`` of precompute leaves no worker
+    (and so no multiprocessing resource tracker, which exits with its last client).
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the polling thread below still covers it
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="vaseg-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)  # no cleanup: the parent that would collect this worker's results is gone
 
 
 _progress_queue = None
@@ -359,7 +472,8 @@ def run_shards(
     """Write every task's shard with ``settings.workers`` processes (in-process for one); return results.
 
     Shards are written whole by one worker each, so output bytes do not depend on the
-    number of workers.
+    number of workers. On any error or interrupt (Ctrl-C) the workers are stopped at once;
+    finished shards stay and a rerun resumes from them.
     """
     if settings.workers == 1 or len(tasks) == 1:
         import cv2
@@ -370,55 +484,123 @@ def run_shards(
             return [write_shard(task, settings, on_sample) for task in tasks]
         finally:
             cv2.setNumThreads(threads)
+    return _run_pool(tasks, settings, on_sample)
+
+
+def _run_pool(tasks: list[ShardTask], settings: Settings, on_sample: Callable[[int], None] | None) -> list[ShardResult]:
     import multiprocessing
-    import queue as queue_module
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     from visionassist_seg.data.shards import hf_key_value_metadata
 
     context = multiprocessing.get_context("spawn")
     progress_queue = context.Queue()
-    shard_settings = ShardSettings.of(settings)
-    # Largest shards first keeps the workers busy until the end.
-    order = sorted(tasks, key=lambda t: -len(t.samples))
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=min(settings.workers, len(tasks)), mp_context=context, initializer=_init_worker,
-        initargs=(progress_queue, hf_key_value_metadata()),
-    ) as pool:
-        pending = {pool.submit(_write_shard_in_worker, task, shard_settings) for task in order}
-        results = []
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            results += [future.result() for future in finished]
-            while True:
-                try:
-                    count = progress_queue.get_nowait()
-                except queue_module.Empty:
-                    break
-                if on_sample:
-                    on_sample(count)
+        initargs=(progress_queue, hf_key_value_metadata(), os.getpid()),
+    )  # fmt: skip
+    try:
+        # Largest shards first keeps the workers busy until the end.
+        order = sorted(tasks, key=lambda t: -len(t.samples))
+        shard_settings = ShardSettings.of(settings)
+        with _sigint_ignored():  # workers spawned now start with Ctrl-C ignored, before their initializer runs
+            pending = {pool.submit(_write_shard_in_worker, task, shard_settings) for task in order}
+        results = _collect(pending, progress_queue, on_sample)
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
     return results
 
 
-def run_precompute(settings: Settings, *, download: bool = True, progress: bool = True) -> PrecomputeReport:
-    """Download raw data if needed, write every shard in parallel, then the manifest and card."""
+def _collect(pending: set, progress_queue, on_sample: Callable[[int], None] | None) -> list[ShardResult]:  # type: ignore[no-untyped-def]
+    """Wait for every future in ``pending``, forwarding worker progress to ``on_sample``; return the results."""
+    import queue as queue_module
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    results = []
+    while pending:
+        finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        results += [future.result() for future in finished]
+        while True:
+            try:
+                count = progress_queue.get_nowait()
+            except queue_module.Empty:
+                break
+            if on_sample:
+                on_sample(count)
+    return results
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT inside the block (main thread only: elsewhere Python cannot change handlers).
+
+    A process started meanwhile inherits the ignored disposition across exec, and Python
+    then installs no KeyboardInterrupt handler in it at all.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_workers(pool) -> None:  # type: ignore[no-untyped-def]  # pool: ProcessPoolExecutor
+    """Cancel queued shards and terminate running workers now, instead of waiting for their shards."""
+    # ProcessPoolExecutor has no public way to stop running workers before Python 3.14;
+    # the list is taken first because shutdown lets the pool's manager thread clear it.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+
+
+def run_precompute(
+    settings: Settings, *, download: bool = True, progress: bool = True, overwrite: bool = False
+) -> PrecomputeReport:
+    """Download raw data if needed, write every shard in parallel, then the manifest and card.
+
+    The output folder is checked first (`check_output_dir`: only an empty folder or one
+    precompute made, unless ``overwrite``) and locked for the whole run, so a second run
+    into it stops with an error instead of destroying this one's files.
+
+    Raises:
+        VasegError: the folder belongs to someone else, another run holds it, it cannot be
+            created, or the raw data is missing.
+    """
+    from visionassist_seg.data.output_folder import check_output_dir, claim_output_dir
+    from visionassist_seg.folder_lock import folder_lock, make_folder
     from visionassist_seg.kaggle import ensure_raw
 
+    output_dir = Path(settings.output_dir)
+    check_output_dir(output_dir, overwrite=overwrite)  # fail before a long download ...
+    make_folder(output_dir)  # ... also when the folder cannot be created
     if download:
         ensure_raw(settings)
     tasks = plan_shards(settings)
-    _clear_stale_temporaries(Path(settings.output_dir))
-    started = time.perf_counter()
-    total = sum(len(t.samples) for t in tasks)
-    from visionassist_seg.console import item_progress
+    with folder_lock(output_dir, "precompute"):
+        # Checked again under the lock: the folder may have changed during the download.
+        displaced = claim_output_dir(check_output_dir(output_dir, overwrite=overwrite))
+        _clear_stale_temporaries(output_dir)
+        started = time.perf_counter()
+        total = sum(len(t.samples) for t in tasks)
+        from visionassist_seg.console import item_progress
 
-    with item_progress(total, "precompute", enabled=progress) as advance:
-        results = run_shards(tasks, settings, advance)
-    return finalize_dataset(settings, tasks, results, time.perf_counter() - started)
+        with item_progress(total, "precompute", enabled=progress) as advance:
+            results = run_shards(tasks, settings, advance)
+        report = finalize_dataset(settings, tasks, results, time.perf_counter() - started)
+    report.displaced = [str(path) for path in displaced]
+    return report
 
 
 def _clear_stale_temporaries(output_dir: Path) -> None:
-    """Delete partial shards an interrupted run left behind (never read: they are outside data/)."""
+    """Delete partial shards an interrupted run left behind (vaseg's own, never read: they are outside data/)."""
     tmp_dir = output_dir / STATE_DIR / "tmp"
     if tmp_dir.is_dir():
         for path in tmp_dir.glob("*.tmp"):

@@ -1,11 +1,19 @@
-"""`vaseg demo`: synthetic data -> precompute -> validate -> train -> ONNX, end to end on a laptop CPU."""
+"""`vaseg demo`: synthetic data -> precompute -> validate -> train -> ONNX, end to end on a laptop CPU.
+
+The demo folder records which of its parts (raw/, dataset/, run/) the demo made
+(``.vaseg/owner.json``); ``--overwrite`` removes only those, never anything else in the
+folder, and the folder is locked while a demo runs in it.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from rich.markup import escape
 
 from visionassist_seg.console import console
 from visionassist_seg.errors import VasegError
@@ -18,6 +26,7 @@ DEMO_BATCH = 8
 DEMO_LR = 3e-3
 DEMO_VALIDATE_SAMPLES = 4
 DEMO_PARTS = ("raw", "dataset", "run")
+DEMO_JOB = "demo"
 
 
 @dataclass
@@ -33,22 +42,63 @@ class DemoResult:
     seconds: dict[str, float]
 
 
-def prepare_directory(directory: Path, overwrite: bool) -> None:
-    """Create ``directory``, or clear a previous demo's parts in it with ``overwrite``.
+def _record_path(directory: Path) -> Path:
+    from visionassist_seg.data.output_folder import OWNER_FILE, STATE_DIR
+
+    return directory / STATE_DIR / OWNER_FILE
+
+
+def demo_parts_made(directory: Path) -> list[str]:
+    """Return the parts of ``directory`` that vaseg's record says an earlier demo made ([] without a record)."""
+    try:
+        record = json.loads(_record_path(directory).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(record, dict) or record.get("job") != DEMO_JOB:
+        return []
+    return [part for part in record.get("made", []) if part in DEMO_PARTS]
+
+
+def check_directory(directory: Path, overwrite: bool) -> list[str]:
+    """Return the parts an earlier demo made in ``directory`` that ``overwrite`` will remove.
 
     Raises:
-        VasegError: the folder holds files and ``overwrite`` is not set.
+        VasegError: the folder is not empty and ``overwrite`` is not set, or a raw/,
+            dataset/ or run/ folder there was not made by the demo (it is never deleted).
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    if not any(directory.iterdir()):
-        return
+    from visionassist_seg.data.output_folder import BOOKKEEPING
+    from visionassist_seg.folder_lock import folder_error
+
+    try:
+        entries = sorted(p.name for p in directory.iterdir() if p.name not in BOOKKEEPING) if directory.is_dir() else []
+    except OSError as err:
+        raise folder_error(directory, err) from None
+    if not entries:
+        return []
+    made = demo_parts_made(directory)
     if not overwrite:
+        earlier = f"it holds an earlier demo's {', '.join(made)}" if made else f"it holds {', '.join(entries[:5])}"
         raise VasegError(
-            f"Demo folder {directory} is not empty. Pass --dir a new folder, or --overwrite to replace "
-            f"the {', '.join(DEMO_PARTS)} folders of an earlier demo there."
+            f"Demo folder {directory} is not empty ({earlier}). Pass --dir a new folder, or --overwrite to "
+            "replace the raw, dataset and run folders an earlier demo made there (nothing else is removed)."
         )
-    for part in DEMO_PARTS:
-        shutil.rmtree(directory / part, ignore_errors=True)
+    foreign = [part for part in DEMO_PARTS if (directory / part).exists() and part not in made]
+    if foreign:
+        raise VasegError(
+            f"Demo folder {directory} holds {', '.join(p + '/' for p in foreign)} that no earlier demo made, so "
+            "--overwrite will not delete it. Pass --dir a new folder, or move it out of the way."
+        )
+    return made
+
+
+def prepare_directory(directory: Path, parts_to_remove: list[str]) -> None:
+    """Remove the parts an earlier demo made and record that this demo makes every part (hold the lock)."""
+    from visionassist_seg.data.shards import write_json_atomic
+
+    for part in parts_to_remove:
+        if (directory / part).exists():  # an interrupted demo may not have made every part
+            shutil.rmtree(directory / part)
+    write_json_atomic(_record_path(directory), {"job": DEMO_JOB, "made": list(DEMO_PARTS)})
 
 
 def run_demo(
@@ -69,6 +119,23 @@ def run_demo(
     Raises:
         VasegError: the folder is not empty (without ``overwrite``) or the dataset fails validation.
     """
+    from visionassist_seg.folder_lock import folder_lock
+
+    directory = Path(directory)
+    parts_to_remove = check_directory(directory, overwrite)
+    with folder_lock(directory, "demo"):  # a second demo here must not remove this one's folders
+        prepare_directory(directory, parts_to_remove)
+        return _run_demo_steps(
+            directory, count=count, scale=scale, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+            device=device, progress=progress,
+        )  # fmt: skip
+
+
+def _run_demo_steps(
+    directory: Path, *, count: int, scale: float, epochs: int, batch_size: int, lr: float, seed: int, device: str,
+    progress: bool,
+) -> DemoResult:  # fmt: skip
+    """Run the pipeline's steps in a prepared demo folder; return where everything is."""
     from visionassist_seg.data.precompute import run_precompute
     from visionassist_seg.data.synthetic import split_counts, write_synthetic_raw
     from visionassist_seg.settings import load_settings
@@ -76,8 +143,6 @@ def run_demo(
     from visionassist_seg.train.loop import train
     from visionassist_seg.validate import validate_dataset
 
-    directory = Path(directory)
-    prepare_directory(directory, overwrite)
     raw_dir, dataset_dir, run_dir = (directory / part for part in DEMO_PARTS)
     settings = load_settings(
         source="synthetic", synthetic_count=count, raw_dir=raw_dir, output_dir=dataset_dir, dataset=dataset_dir,
@@ -86,9 +151,9 @@ def run_demo(
     )  # fmt: skip
     height, width = scaled_size(scale)
     console.print(
-        f"vaseg demo in {directory}: {count} synthetic train samples (+{split_counts(count)['validation']} validation), "
+        f"vaseg demo in {escape(str(directory))}: {count} synthetic train samples (+{split_counts(count)['validation']} validation), "
         f"scale {scale} ({height}x{width}), {epochs} epochs, batch {batch_size}, lr {lr:g}, "
-        f"device {device}.",
+        f"device {escape(device)}.",
         highlight=False,
     )
     seconds: dict[str, float] = {}
@@ -121,5 +186,5 @@ def run_demo(
 
 def _lap(started: float, what: str, where: Path) -> float:
     elapsed = time.perf_counter() - started
-    console.print(f"{what} in {elapsed:.1f} s: {where}", highlight=False)
+    console.print(f"{what} in {elapsed:.1f} s: {escape(str(where))}", highlight=False)
     return elapsed

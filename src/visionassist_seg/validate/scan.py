@@ -167,11 +167,10 @@ def recompute_rows(task: RecomputeTask) -> list[Failure]:
 
 def _compare_with_raw(batch: dict, i: int, raw_split_dir: Path, filename: str, enhanced: bool) -> str | None:
     """Return how row ``i`` differs from the published preprocessing of its raw files, or None."""
-    from visionassist_seg.data.raw import read_image, read_label
+    from visionassist_seg.data.raw import find_raw_files, read_image, read_label
     from visionassist_seg.ops import preprocess_sample
 
-    image_path = raw_split_dir / "images" / f"{filename}.png"
-    label_path = raw_split_dir / "labels" / f"{filename}.npy"
+    image_path, label_path = find_raw_files(raw_split_dir, filename)  # x.PNG / x.NPY as precompute pairs them
     try:
         raw_image = read_image(image_path)
         expected = preprocess_sample(raw_image, read_label(label_path))
