@@ -47,6 +47,9 @@ class FakeVolume:
         self.root = root
         self.uploads: list[tuple[str, str]] = []
 
+    def hydrate(self):
+        return self
+
     def listdir(self, key, recursive=False):
         from modal.exception import NotFoundError
         from modal.volume import FileEntry, FileEntryType
@@ -134,6 +137,7 @@ def fake_modal(monkeypatch, tmp_path, modal_token):
         state.calls.append(("map", job, inputs, kwargs))
         return [state.behaviour[job](*args, **kwargs) for args in inputs]
 
+    monkeypatch.setattr(dispatch, "check_modal_reachable", lambda: None)  # no Modal server in tests
     monkeypatch.setattr(dispatch, "build_app", build, raising=False)
     monkeypatch.setattr(remote_app, "build_app", build)
     monkeypatch.setattr(modal.App, "run", run)
@@ -420,7 +424,7 @@ def test_train_remote_rejects_bad_run_name_and_empty_dataset(fake_modal, tmp_pat
 
 def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
     tasks = [f"task{i}" for i in range(7)]
-    fake_modal.behaviour["prepare_job"] = lambda payload: tasks
+    fake_modal.behaviour["prepare_job"] = lambda payload, force_download: tasks
     fake_modal.behaviour["write_shards_job"] = lambda group, payload: [f"result-{t}" for t in group]
     fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push, seconds: {"tasks": t, "results": r, "push": push}
     settings = Settings(workers=3, source="synthetic", synthetic_count=8, seed=1, hf_repo="me/eyes")

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 modal = pytest.importorskip("modal")
 
 from visionassist_seg.cli.app import app  # noqa: E402
+from visionassist_seg.remote import dispatch  # noqa: E402
 
 
 class FolderVolume:
@@ -17,6 +18,9 @@ class FolderVolume:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def hydrate(self):
+        return self
 
     def listdir(self, key, recursive=False):
         from modal.exception import NotFoundError
@@ -43,6 +47,7 @@ def volume(tmp_path, monkeypatch):
     monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
     monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(dispatch, "check_modal_reachable", lambda: None)  # no Modal server in tests
     fake = FolderVolume(tmp_path / "volume")
     looked_up = []
     monkeypatch.setattr(modal.Volume, "from_name", lambda name, **kw: looked_up.append(name) or fake)

@@ -123,19 +123,23 @@ def train_job(payload: str, dataset_from_hub: bool) -> dict[str, Any]:
     return record
 
 
-def prepare_job(payload: str) -> list:  # -> list[ShardTask]
-    """Download the raw data into the Volume unless already there; return the shard plan."""
+def prepare_job(payload: str, force_download: bool = False) -> list:  # -> list[ShardTask]
+    """Download the raw data into the Volume unless already there (or ``force_download``); return the shard plan.
+
+    ``force_download`` replaces what the Volume holds: the way out of a partial archive an
+    interrupted download left there, which kagglehub otherwise refuses to overwrite.
+    """
     from visionassist_seg.data.precompute import plan_shards
     from visionassist_seg.data.raw import is_complete
     from visionassist_seg.kaggle import ensure_raw
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
-    if is_complete(settings.raw_dir):
+    if is_complete(settings.raw_dir) and not force_download:
         print(f"Using the raw data cached on the Volume at {settings.raw_dir}")
     else:
         print(f"Fetching raw data ({settings.source}) into the Volume at {settings.raw_dir} (once)")
-        ensure_raw(settings)
+        ensure_raw(settings, force=force_download)
         commit_volume(settings)
     return plan_shards(settings)
 

@@ -67,6 +67,27 @@ def mounted(key: str) -> PurePosixPath:
     return VOLUME_MOUNT / key
 
 
+def existing_volume(name: str):  # -> modal.Volume
+    """Return the Modal Volume ``name``, looked up now (never created).
+
+    Raises:
+        VasegError: there is no Volume of that name in the current Modal environment.
+    """
+    import modal
+    from modal.exception import NotFoundError
+
+    volume = modal.Volume.from_name(name)
+    try:
+        volume.hydrate()
+    except NotFoundError:
+        raise VasegError(
+            f"Modal Volume {name!r} does not exist in the current Modal environment. vaseg creates it on the "
+            "first `vaseg train --remote` or `vaseg precompute --remote`; list your Volumes with `modal volume "
+            "list` and set modal_volume in vaseg.toml (or VASEG_MODAL_VOLUME) to the one your runs used."
+        ) from None
+    return volume
+
+
 def list_files(volume, key: str) -> list:  # volume: modal.Volume -> list[modal.volume.FileEntry]
     """Return the file entries under Volume path ``key`` (recursive), or [] when it does not exist."""
     from modal.exception import NotFoundError
