@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST
 from visionassist_seg.errors import VasegError
@@ -144,6 +144,47 @@ def _check_before_push(dataset_dir: Path, settings: Settings, force: bool, progr
         )
 
 
+def revision_sha(repo_id: str, revision: str | None = None, *, token: str | None = None) -> str:
+    """Return the commit id that ``revision`` (default: the main branch) of dataset ``repo_id`` points at.
+
+    One small metadata request; ``token`` overrides the one from ``HF_TOKEN`` or the saved login.
+
+    Raises:
+        VasegError: the repository or revision does not exist or is not accessible, the token is
+            rejected, or the Hub cannot be reached.
+    """
+    from huggingface_hub import HfApi
+
+    with _hub_errors(repo_id, "read"):
+        return HfApi(token=token).dataset_info(repo_id, revision=revision).sha
+
+
+def list_dataset_files(repo_id: str, revision: str | None = None, *, token: str | None = None) -> list[str]:
+    """Return the paths of every file in dataset ``repo_id`` at ``revision``.
+
+    Raises:
+        VasegError: as `revision_sha`.
+    """
+    from huggingface_hub import HfApi
+
+    with _hub_errors(repo_id, "read"):
+        return HfApi(token=token).list_repo_files(repo_id, repo_type="dataset", revision=revision)
+
+
+def stale_dataset_files(folder: Path, keep: Iterable[str]) -> list[Path]:
+    """Return the dataset files (`DATASET_FILE_PATTERNS`) in ``folder`` whose relative paths are not in ``keep``.
+
+    vaseg's private state (`PRIVATE_PATTERNS`) is never listed.
+    """
+    from huggingface_hub.utils import filter_repo_objects
+
+    folder = Path(folder)
+    local = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    dataset = filter_repo_objects(local, allow_patterns=DATASET_FILE_PATTERNS, ignore_patterns=PRIVATE_PATTERNS)
+    wanted = set(keep)
+    return [folder / path for path in dataset if path not in wanted]
+
+
 def download_dataset(
     repo_id: str, revision: str | None = None, *, local_dir: Path | None = None, token: str | None = None
 ) -> Path:
@@ -244,7 +285,8 @@ def _http_error(error, where: str, action: str) -> VasegError:  # error: HfHubHT
             "namespace (fine-grained tokens need 'write' on the repository or organisation), or pass "
             "--hf-repo YOUR_NAME/DATASET to publish under your own account."
         )
+    resume = " (rerunning a push resumes it)" if action.startswith("push") else ""
     return VasegError(
         f"The Hub answered HTTP {status} when trying to {action} {where}.{server} Check --hf-repo and "
-        "--revision, then retry later (rerunning a push resumes it)."
+        f"--revision, then retry later{resume}."
     )
