@@ -96,3 +96,44 @@ def test_fetch_without_credentials_exits_1(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["fetch", "exp1"])
     assert result.exit_code == 1
     assert "modal setup" in result.output
+
+
+def test_fetch_with_modal_unreachable_exits_1_with_one_paragraph(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # free a moment ago: nothing listens there now
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test")
+    monkeypatch.setenv("MODAL_SERVER_URL", url)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["fetch", "exp1"])
+    assert result.exit_code == 1
+    assert f"Cannot reach the Modal server at {url}" in result.output and "Traceback" not in result.output
+    assert "as-test" not in result.output
+
+
+def test_fetch_from_a_missing_volume_exits_1_naming_it(volume, monkeypatch):
+    from modal.exception import NotFoundError
+
+    class MissingVolume:
+        def hydrate(self):
+            raise NotFoundError("Volume 'vaseg-data' not found in environment 'main'")
+
+    monkeypatch.setattr(modal.Volume, "from_name", lambda name, **kw: MissingVolume())
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["fetch", "exp1"])
+    assert result.exit_code == 1
+    assert "Modal Volume 'vaseg-data' does not exist" in result.output and "secret" not in result.output.lower()
+
+
+def test_fetch_accepts_an_oauth_login(volume, monkeypatch):
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(volume.root.parent / "none.toml"))
+    monkeypatch.setenv("MODAL_OAUTH_REFRESH_TOKEN", "rt-test")
+    monkeypatch.setenv("MODAL_OAUTH_CLIENT_ID", "cid-test")
+    monkeypatch.setenv("MODAL_OAUTH_JWT_KEY", "jwt-test")
+    _put(volume, "runs/exp3/best.onnx", b"onnx")
+    result = CliRunner().invoke(app, ["fetch", "exp3"])
+    assert result.exit_code == 0, result.output
