@@ -167,3 +167,10 @@ def test_download_of_an_unknown_kaggle_dataset_exits_1_naming_the_id(runner, kag
     assert result.exit_code == 1
     assert "'nobody/missing' was not found (HTTP 404)" in result.stderr and "Traceback" not in result.output
     assert KEY not in result.stderr
+
+
+def test_download_shows_a_raw_dir_with_brackets_as_typed(runner, tmp_path):
+    raw = tmp_path / "raw [bold]x[/bold]"
+    result = runner.invoke(app, ["download", "--source", "synthetic", "--count", "4", "--raw-dir", str(raw)])
+    assert result.exit_code == 0, result.output
+    assert "[bold]x[/bold]" in result.stdout

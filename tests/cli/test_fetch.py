@@ -137,3 +137,10 @@ def test_fetch_accepts_an_oauth_login(volume, monkeypatch):
     _put(volume, "runs/exp3/best.onnx", b"onnx")
     result = CliRunner().invoke(app, ["fetch", "exp3"])
     assert result.exit_code == 0, result.output
+
+
+def test_fetch_shows_a_remote_error_with_brackets_as_written(volume):
+    _put(volume, "runs/exp4/remote.json", b'{"status": "failed", "error": "KeyError: [bold]x[/bold]"}')
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["fetch", "exp4"])
+    assert result.exit_code == 0, result.output
+    assert "KeyError: [bold]x[/bold]" in result.output
