@@ -861,3 +861,48 @@ def test_hub_dataset_missing_everywhere_fails_with_the_hub_error(hub_stub, tmp_p
     hub_stub.route("GET", r"/api/datasets/me/eyes(/revision/main)?", Reply(401, {"error": "Invalid credentials"}))
     with pytest.raises(VasegError, match="rejected the token"):
         jobs.ensure_hub_dataset(Settings(hf_repo="me/eyes", dataset=folder, train_source="local"))
+
+
+# --- the Modal reachability check, against local ports ----------------------------------------
+
+
+def test_reachability_check_passes_for_a_listening_server():
+    from http_stub import StubServer
+
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    with StubServer() as server:
+        check_modal_reachable(server.url, timeout=5)
+
+
+def test_reachability_check_fails_when_tls_is_not_answered(monkeypatch):
+    """Something accepts TCP but does not speak TLS (an intercepting middlebox, a wrong port)."""
+    from http_stub import StubServer
+
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    with StubServer() as server:
+        url = f"https://127.0.0.1:{server.port}"
+        with pytest.raises(VasegError, match=r"TLS handshake failed") as err:
+            check_modal_reachable(url, timeout=5)
+    assert f"Cannot reach the Modal server at {url}" in err.value.message
+
+
+def test_reachability_check_goes_through_the_proxy_modal_would_use(monkeypatch):
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    proxy_port = _closed_port()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy_port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(VasegError, match=rf"proxy 127.0.0.1:{proxy_port}: Connection refused"):
+        check_modal_reachable("https://api.modal.example", timeout=5)
+
+
+def test_reachability_check_tries_each_fallback_url():
+    from http_stub import StubServer
+
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    with StubServer() as server:
+        check_modal_reachable(f"http://127.0.0.1:{_closed_port()},{server.url}", timeout=5)
