@@ -336,3 +336,19 @@ def test_check_repo_id_uses_the_hub_rule(repo_id):
 
 def test_check_repo_id_accepts_ids_the_hub_accepts():
     assert check_repo_id("Conner/openeds-precomputed") == "Conner/openeds-precomputed"
+
+
+def test_push_with_a_card_the_hub_refuses_names_the_card(precomputed, hub_server):
+    FakeHubRepo(hub_server, "someone/eyes", {})
+    hub_server.route("POST", r"/api/validate-yaml",
+                     Reply(400, {"errors": [{"message": "configs[0].data_files: must be a list"}], "warnings": []}))
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed))
+    assert "YAML header of the dataset card README.md" in caught.value.message
+    assert "configs[0].data_files: must be a list" in caught.value.message
+
+
+def test_download_with_a_bad_repo_id_from_settings_is_a_usage_error(tmp_path):
+    with pytest.raises(VasegError) as caught:
+        download_dataset("bad repo!!", local_dir=tmp_path / "d")
+    assert caught.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in caught.value.message

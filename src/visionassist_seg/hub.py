@@ -250,6 +250,12 @@ def _translate(error: BaseException, repo_id: str, action: str) -> VasegError | 
     from huggingface_hub import errors
 
     where = f"dataset repository {repo_id}"
+    if isinstance(error, errors.HFValidationError):  # a bad id from a settings file reached the client
+        return VasegError(
+            f"{repo_id!r} is not a Hugging Face repository id ({error}). Set hf_repo (vaseg.toml, VASEG_HF_REPO "
+            "or --hf-repo) to OWNER/NAME using letters, digits, '-', '_' and '.'.",
+            exit_code=2,
+        )
     if isinstance(error, errors.RevisionNotFoundError):
         return VasegError(f"Revision not found in {where}. Pass an existing branch, tag or commit to --revision.")
     if isinstance(error, errors.GatedRepoError):
@@ -261,6 +267,14 @@ def _translate(error: BaseException, repo_id: str, action: str) -> VasegError | 
         )
     if isinstance(error, errors.HfHubHTTPError):
         return _http_error(error, where, action)
+    if isinstance(error, ValueError) and str(error).startswith("Invalid metadata in README.md"):
+        # upload_folder's check of the card's YAML header (the Hub's /api/validate-yaml said 400).
+        details = " ".join(line.strip("- ") for line in str(error).splitlines()[1:] if line.strip())
+        return VasegError(
+            f"The Hub refused the YAML header of the dataset card {CARD} when trying to {action} {where}"
+            f"{': ' + details if details else ''}. Fix the header, or rerun `vaseg precompute` to rewrite the "
+            "card, then push again."
+        )
     if type(error).__name__ == "XetAuthenticationError":  # hf_xet's PermissionError: storage refused the token
         return VasegError(f"The Hub storage rejected the token when trying to {action} {where}. {TOKEN_HELP}")
     # errors.HTTPError is the HTTP client's base error: connection, timeout and protocol failures.
