@@ -906,3 +906,12 @@ def test_reachability_check_tries_each_fallback_url():
 
     with StubServer() as server:
         check_modal_reachable(f"http://127.0.0.1:{_closed_port()},{server.url}", timeout=5)
+
+
+def test_remote_commands_refuse_a_bad_hf_repo_from_settings_before_modal(fake_modal):
+    for call in (lambda: dispatch.precompute_remote(Settings(hf_repo="bad repo!!")),
+                 lambda: dispatch.train_remote(Settings(hf_repo="bad repo!!", train_source="hub"))):
+        with pytest.raises(VasegError) as err:
+            call()
+        assert err.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in err.value.message
+    assert fake_modal.calls == []

@@ -123,8 +123,8 @@ def _require_dataset_folder(dataset_dir: Path) -> None:
     data_files = (p for p in dataset_dir.rglob("*.parquet") if ".vaseg" not in p.relative_to(dataset_dir).parts)
     if not (dataset_dir / CARD).is_file() or next(data_files, None) is None:
         raise VasegError(
-            f"{dataset_dir} is not a precomputed dataset (needs parquet files, e.g. {DATA_DIR}/*.parquet, and {CARD}). "
-            "Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
+            f"{dataset_dir} is not a precomputed dataset (needs parquet files, e.g. {DATA_DIR}/*.parquet, "
+            f"and {CARD}). Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
         )
 
 

@@ -41,7 +41,8 @@ def fetch(
         )
     elif status == "failed":
         err_console.print(
-            f"[red]Run {escape(name)} failed on Modal[/] ({escape(str(result.status.get('error', 'no error recorded')))}); "
+            f"[red]Run {escape(name)} failed on Modal[/] "
+            f"({escape(str(result.status.get('error', 'no error recorded')))}); "
             "copied what it wrote.",
             highlight=False,
         )

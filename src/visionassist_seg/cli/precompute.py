@@ -18,7 +18,10 @@ def precompute(
     ] = None,
     skip_download: Annotated[bool, typer.Option("--skip-download", help="Use --raw-dir as it is; never download.")] = False,
     force_download: Annotated[
-        bool, typer.Option("--force-download", help="Download the raw data again, replacing a partial or broken copy (also with --remote).")
+        bool,
+        typer.Option(
+            "--force-download", help="Download the raw data again, replacing a partial or broken copy (also with --remote)."
+        ),
     ] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help="Write the dataset locally only; do not upload it.")] = False,
     hf_repo: RepoOpt = None,

@@ -138,6 +138,9 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
         overrides["dataset"] = mounted(key)
         from_hub = False
     else:
+        from visionassist_seg.hub import check_repo_id
+
+        check_repo_id(settings.hf_repo, "hf_repo")  # it names the Volume folder as well as the Hub repository
         overrides["dataset"] = mounted(hub_dataset_key(settings))
         from_hub = True
     if settings.resume is not None:
@@ -214,6 +217,9 @@ def precompute_remote(settings: Settings, *, push: bool = True, force_download: 
         VasegError: no Modal credentials, Modal unreachable, or Modal rejecting the credentials or
             secret names.
     """
+    from visionassist_seg.hub import check_repo_id
+
+    check_repo_id(settings.hf_repo, "hf_repo")  # it names the Volume folder as well as the Hub repository
     require_modal()
     import modal
 

@@ -65,7 +65,6 @@ def ensure_hub_dataset(settings: Settings) -> Path:
     an older commit are removed. When the Hub cannot be asked (unreachable, or the HF secret
     refused), a complete copy already on the Volume is used, with a warning, instead of failing.
     """
-    from visionassist_seg.data.schema import MANIFEST
     from visionassist_seg.hub import revision_sha
 
     dataset_dir = settings.training_dataset()
@@ -76,7 +75,7 @@ def ensure_hub_dataset(settings: Settings) -> Path:
     try:
         current = revision_sha(settings.hf_repo, settings.hf_revision, token=_hub_token(settings))
     except VasegError as err:
-        if snapshot is None and not (dataset_dir / MANIFEST).is_file():
+        if snapshot is None:  # nothing complete on the Volume (an interrupted refresh leaves no record)
             raise
         print(f"Warning: could not check {settings.hf_repo} on the Hub, so the copy already on the Volume at "
               f"{dataset_dir} is used. {err.message}")
@@ -84,7 +83,8 @@ def ensure_hub_dataset(settings: Settings) -> Path:
     if snapshot is not None and snapshot["sha"] == current:
         print(f"Using the dataset cached on the Volume at {dataset_dir} (Hub commit {current[:8]})")
         return dataset_dir
-    print(f"Downloading {settings.hf_repo} at commit {current[:8]} into the Volume at {dataset_dir} (later runs reuse it)")
+    print(f"Downloading {settings.hf_repo} at commit {current[:8]} into the Volume at {dataset_dir} "
+          "(later runs reuse it)")
     refresh_hub_dataset(settings, dataset_dir, current)
     commit_volume(settings)
     return dataset_dir
@@ -101,7 +101,8 @@ def refresh_hub_dataset(settings: Settings, dataset_dir: Path, sha: str) -> None
 
     clear_snapshot(dataset_dir)
     download_hub_dataset(settings, dataset_dir, revision=sha)
-    for path in stale_dataset_files(dataset_dir, list_dataset_files(settings.hf_repo, sha, token=_hub_token(settings))):
+    on_hub = list_dataset_files(settings.hf_repo, sha, token=_hub_token(settings))
+    for path in stale_dataset_files(dataset_dir, on_hub):
         path.unlink()
     write_snapshot(dataset_dir, "hub", settings.hf_repo, sha)
 
@@ -123,7 +124,8 @@ def download_hub_dataset(settings: Settings, dataset_dir: Path, revision: str | 
     """
     from visionassist_seg.hub import download_dataset
 
-    download_dataset(settings.hf_repo, revision or settings.hf_revision, local_dir=dataset_dir, token=_hub_token(settings))
+    revision = revision or settings.hf_revision
+    download_dataset(settings.hf_repo, revision, local_dir=dataset_dir, token=_hub_token(settings))
 
 
 def _summary(result: Any) -> Any:
