@@ -425,3 +425,10 @@ def test_kaggle_unreachable_says_so(with_key, monkeypatch, tmp_path):
     with pytest.raises(VasegError) as caught:
         download_openeds(load_settings(raw_dir=tmp_path / "raw"))
     assert "Could not reach Kaggle" in caught.value.message and "disk space" not in caught.value.message
+
+
+@pytest.mark.parametrize("dataset", ["bad id", "owner", "a/b/c"])
+def test_malformed_dataset_id_is_a_usage_error_before_credentials(kaggle_dir, tmp_path, dataset):
+    with pytest.raises(VasegError) as caught:
+        download_openeds(load_settings(raw_dir=tmp_path / "raw", kaggle_dataset=dataset))
+    assert caught.value.exit_code == 2 and repr(dataset) in caught.value.message and "OWNER/NAME" in caught.value.message

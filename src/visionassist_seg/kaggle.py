@@ -44,6 +44,26 @@ def require_credentials() -> None:
         raise VasegError(f"No Kaggle credentials found. {CREDENTIAL_HELP}")
 
 
+def check_dataset_id(dataset: str) -> str:
+    """Return ``dataset`` if kagglehub accepts it as a dataset handle (OWNER/NAME[/versions/N]).
+
+    Raises:
+        VasegError: (exit 2) not a handle.
+    """
+    from kagglehub.handle import parse_dataset_handle
+
+    try:
+        parse_dataset_handle(dataset)
+    except ValueError:
+        raise VasegError(
+            f"Kaggle dataset id {dataset!r} is not of the form OWNER/NAME (the end of the dataset's page address "
+            "https://www.kaggle.com/datasets/OWNER/NAME). Fix kaggle_dataset in vaseg.toml or VASEG_KAGGLE_DATASET "
+            "(OpenEDS is soumicksarker/openeds-dataset).",
+            exit_code=2,
+        ) from None
+    return dataset
+
+
 def download_openeds(settings: Settings, *, force: bool = False) -> Path:
     """Return the data root of raw OpenEDS in ``settings.raw_dir``, downloading it from Kaggle if needed.
 
@@ -53,6 +73,7 @@ def download_openeds(settings: Settings, *, force: bool = False) -> Path:
     raw_dir = Path(settings.raw_dir)
     if not force and is_complete(raw_dir):
         return find_data_root(raw_dir)  # type: ignore[return-value]
+    check_dataset_id(settings.kaggle_dataset)
     require_credentials()
     import kagglehub
     from kagglehub import exceptions as kaggle_errors
