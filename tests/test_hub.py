@@ -278,8 +278,8 @@ def test_download_errors_name_the_fix(mock_hub, respond, expected, tmp_path, mon
 def hub_server(monkeypatch):
     """A StubServer the real HfApi talks to (constants.ENDPOINT), with HF_TOKEN set."""
     with StubServer() as server:
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
         monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         yield server

@@ -773,13 +773,12 @@ SHA_OLD, SHA_NEW = "1" * 40, "2" * 40
 
 @pytest.fixture
 def hub_stub(monkeypatch):
-    import huggingface_hub
-
+    """A StubServer the real HfApi talks to (``constants.ENDPOINT``)."""
     from http_stub import StubServer
 
     with StubServer() as server:
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
         yield server
 
 

@@ -112,8 +112,8 @@ def test_repush_with_another_shard_size_leaves_only_the_new_shards_on_the_hub(ra
     assert _precompute(raw, small, "--no-push", "--shard-size", "1").exit_code == 0
     assert _precompute(raw, large, "--no-push").exit_code == 0
     with StubServer() as server:
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
         monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         repo = FakeHubRepo(server, "someone/eyes", {".gitattributes": b"*.parquet filter=lfs"})
