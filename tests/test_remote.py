@@ -914,3 +914,17 @@ def test_remote_commands_refuse_a_bad_hf_repo_from_settings_before_modal(fake_mo
             call()
         assert err.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in err.value.message
     assert fake_modal.calls == []
+
+
+@LOCAL_CALL
+def test_remote_finalize_survives_a_hub_that_cannot_be_read_back_after_the_push(tmp_path, monkeypatch):
+    from visionassist_seg import hub
+    from visionassist_seg.data import precompute
+
+    monkeypatch.setattr(hub, "push_dataset", lambda folder, settings, **options: "https://hub/x")
+    monkeypatch.setattr(hub, "revision_sha", mock.Mock(side_effect=VasegError("Network failure")))
+    report = SimpleNamespace(skipped=[])
+    monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
+    settings = Settings(output_dir=tmp_path / "d")
+    assert jobs.finalize_job(dispatch.settings_payload(settings), [], [], True) is report
+    assert read_snapshot(tmp_path / "d")["sha"] == ""  # not None: the next training asks the Hub itself

@@ -107,6 +107,21 @@ def refresh_hub_dataset(settings: Settings, dataset_dir: Path, sha: str) -> None
     write_snapshot(dataset_dir, "hub", settings.hf_repo, sha)
 
 
+def _pushed_commit(settings: Settings) -> str:
+    """Return the Hub commit the push just made, so remote training reuses the Volume copy without a download.
+
+    The push has succeeded by then; if the Hub cannot be asked, "" (never a commit id) makes the
+    next remote training compare with the Hub itself instead of failing this job.
+    """
+    from visionassist_seg.hub import revision_sha
+
+    try:
+        return revision_sha(settings.hf_repo, settings.hf_revision, token=_hub_token(settings))
+    except VasegError as err:
+        print(f"Warning: pushed, but could not read back the Hub commit ({err.message})")
+        return ""
+
+
 def _hub_token(settings: Settings) -> str | None:
     return settings.hf_token.get_secret_value() if settings.hf_token else None
 
@@ -227,15 +242,13 @@ def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: 
             "on the Modal Volume; fix or remove those files, or drop --strict."
         )
     if push:
-        from visionassist_seg.hub import push_dataset, revision_sha
+        from visionassist_seg.hub import push_dataset
 
         # Validate with the container's cores (``workers`` counts containers); no live bar in a log stream.
         cores = max(1, int(settings.modal_cpu))
         url = push_dataset(settings.output_dir, settings.model_copy(update={"workers": cores}), progress=False)
         print(f"Pushed to {url}")
-        # The Volume copy now equals that Hub commit: remote training uses it without downloading.
-        sha = revision_sha(settings.hf_repo, settings.hf_revision, token=_hub_token(settings))
-        write_snapshot(settings.output_dir, "precompute", settings.hf_repo, sha)
+        write_snapshot(settings.output_dir, "precompute", settings.hf_repo, _pushed_commit(settings))
     else:
         write_snapshot(settings.output_dir, "precompute", settings.hf_repo, None)
     commit_volume(settings)
