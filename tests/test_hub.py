@@ -16,8 +16,16 @@ import pytest
 from huggingface_hub.utils import filter_repo_objects
 
 from visionassist_seg.errors import VasegError
-from visionassist_seg.hub import UPLOAD_PATTERNS, download_dataset, push_dataset
+from visionassist_seg.hub import (
+    DATASET_FILE_PATTERNS,
+    PRIVATE_PATTERNS,
+    check_repo_id,
+    download_dataset,
+    push_dataset,
+)
 from visionassist_seg.settings import load_settings
+from http_stub import Reply, StubServer
+from hub_stub import FakeHubRepo
 
 TOKEN = "hf_TESTtokenNEVERprintedXYZ123"
 
@@ -37,7 +45,7 @@ def no_saved_token(monkeypatch, tmp_path):
 
 
 def settings_for(dataset: Path, **overrides):
-    return load_settings(None, output_dir=dataset, hf_repo="someone/eyes", workers=1, **overrides)
+    return load_settings(None, output_dir=dataset, **{"hf_repo": "someone/eyes", "workers": 1, **overrides})
 
 
 @pytest.fixture
@@ -51,7 +59,7 @@ def hub_api():
         yield {"create_repo": create_repo, "create_branch": create_branch, "upload_folder": upload_folder}
 
 
-def test_push_creates_dataset_repo_and_uploads_data_and_card_only(precomputed, hub_api, monkeypatch):
+def test_push_creates_dataset_repo_and_uploads_the_folder_without_private_state(precomputed, hub_api, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     url = push_dataset(precomputed, settings_for(precomputed, hf_private=True), message="first upload")
     assert url == "https://huggingface.co/datasets/someone/eyes"
@@ -61,11 +69,30 @@ def test_push_creates_dataset_repo_and_uploads_data_and_card_only(precomputed, h
     assert kwargs["repo_id"] == "someone/eyes" and kwargs["repo_type"] == "dataset"
     assert Path(kwargs["folder_path"]) == precomputed and kwargs["commit_message"] == "first upload"
     assert kwargs["revision"] is None
-    # What upload_folder sends is the folder filtered by allow_patterns: exactly data/*.parquet and README.md.
+    # What upload_folder sends is the folder less ignore_patterns: card, shards and manifest, no .vaseg state.
     files = [p.relative_to(precomputed).as_posix() for p in precomputed.rglob("*") if p.is_file()]
-    sent = set(filter_repo_objects(files, allow_patterns=kwargs["allow_patterns"]))
-    assert sent == {f for f in files if f.startswith("data/") and f.endswith(".parquet")} | {"README.md"}
-    assert "manifest.json" in files and "manifest.json" not in sent
+    sent = set(filter_repo_objects(files, ignore_patterns=kwargs["ignore_patterns"]))
+    assert sent == {f for f in files if f.startswith("data/")} | {"README.md", "manifest.json"}
+    assert any(f.startswith(".vaseg/") for f in files)
+    assert kwargs["delete_patterns"] == DATASET_FILE_PATTERNS
+
+
+def test_upload_and_delete_patterns_follow_any_layout_not_shard_names():
+    local = [
+        "README.md", "data/train/shard_00000.parquet", "data/validation/shard_00000.parquet", "notes.txt",
+        ".vaseg/shards/x.json", ".vaseg/tmp/y.tmp", ".vaseg.lock", ".manifest.json.123.tmp", "data/.x.parquet.9.tmp",
+    ]
+    sent = set(filter_repo_objects(local, ignore_patterns=PRIVATE_PATTERNS))
+    assert sent == {"README.md", "data/train/shard_00000.parquet", "data/validation/shard_00000.parquet", "notes.txt"}
+    remote = [
+        ".gitattributes", "README.md", "manifest.json", "data/train-00000-of-00002.parquet",
+        "data/train/shard_00000.parquet", "train/0000.parquet", "data/validation/extra.arrow", "notes/keep.txt",
+    ]
+    matched = set(filter_repo_objects(remote, allow_patterns=DATASET_FILE_PATTERNS))
+    deleted = matched - sent - {".gitattributes"}
+    assert deleted == {
+        "manifest.json", "data/train-00000-of-00002.parquet", "train/0000.parquet", "data/validation/extra.arrow"
+    }
 
 
 def test_push_uses_the_token_from_hf_token(precomputed, hub_api, monkeypatch):
@@ -211,9 +238,6 @@ def test_unrelated_errors_are_not_disguised(precomputed, hub_api, monkeypatch):
         push_dataset(precomputed, settings_for(precomputed))
 
 
-def test_upload_patterns_are_the_shards_and_the_card():
-    # What download_dataset fetches (the resolved splits only) is tested in test_hub_download.py.
-    assert UPLOAD_PATTERNS == ["data/*.parquet", "README.md"]
 
 
 @pytest.mark.parametrize(
@@ -237,3 +261,86 @@ def test_download_errors_name_the_fix(mock_hub, respond, expected, tmp_path, mon
     with pytest.raises(VasegError) as caught:
         download_dataset("someone/eyes", "v1")
     assert expected in caught.value.message and TOKEN not in caught.value.message
+
+
+# --- the real Hub client against a scripted local server ------------------------------------
+
+
+@pytest.fixture
+def hub_server(monkeypatch):
+    """A StubServer the real HfApi talks to (constants.ENDPOINT), with HF_TOKEN set."""
+    with StubServer() as server:
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        yield server
+
+
+def _local_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_repush_over_http_leaves_the_hub_equal_to_the_local_dataset(precomputed, hub_server, tmp_path):
+    # The Hub holds an earlier push with another shard size, a stale manifest and files vaseg does not own.
+    earlier = {
+        ".gitattributes": b"*.parquet filter=lfs\n", "README.md": b"old card", "manifest.json": b"{}",
+        "data/train-00000-of-00002.parquet": b"old", "data/train-00001-of-00002.parquet": b"old",
+        "data/validation-00000-of-00001.parquet": b"old", "notes/keep.txt": b"a user's file",
+    }
+    repo = FakeHubRepo(hub_server, "someone/eyes", earlier)
+    url = push_dataset(precomputed, settings_for(precomputed))
+    assert url == f"{hub_server.url}/datasets/someone/eyes"
+    (commit,) = repo.commits()  # one commit: deletions ride with the upload
+    created = {line["value"]["path"] for line in commit if line["key"] == "file"}
+    deleted = {line["value"]["path"] for line in commit if line["key"] == "deletedFile"}
+    published = {path for path in _local_files(precomputed) if not path.startswith(".vaseg")}
+    assert created == published and "manifest.json" in created
+    assert deleted == {"data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"}
+    assert {path: data for path, data in repo.files.items() if path not in {".gitattributes", "notes/keep.txt"}} == {
+        path: data for path, data in _local_files(precomputed).items() if path in published
+    }
+    assert repo.files["notes/keep.txt"] == b"a user's file" and ".gitattributes" in repo.files
+    assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in hub_server.requested("POST", r"/api/.*/commit/.*"))
+
+
+def test_push_over_http_401_names_the_token_fix(precomputed, hub_server):
+    hub_server.route("POST", r"/api/repos/create", Reply(401, {"error": "Invalid credentials"},
+                                                         {"X-Error-Message": "Invalid credentials"}))
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed))
+    assert "rejected the token (401)" in caught.value.message and TOKEN not in caught.value.message
+
+
+def test_bad_repo_id_is_refused_before_any_work(precomputed, hub_server):
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed, hf_repo="bad repo!!"))
+    assert caught.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in caught.value.message
+    assert hub_server.requests == []
+
+
+@pytest.mark.parametrize("repo_id", ["bad repo!!", "a/b/c", "owner/name.git", "a--b/c", "x" * 97])
+def test_check_repo_id_uses_the_hub_rule(repo_id):
+    with pytest.raises(VasegError) as caught:
+        check_repo_id(repo_id)
+    assert caught.value.exit_code == 2 and "OWNER/NAME" in caught.value.message
+
+
+def test_check_repo_id_accepts_ids_the_hub_accepts():
+    assert check_repo_id("Conner/openeds-precomputed") == "Conner/openeds-precomputed"
+
+
+def test_push_with_a_card_the_hub_refuses_names_the_card(precomputed, hub_server):
+    FakeHubRepo(hub_server, "someone/eyes", {})
+    hub_server.route("POST", r"/api/validate-yaml",
+                     Reply(400, {"errors": [{"message": "configs[0].data_files: must be a list"}], "warnings": []}))
+    with pytest.raises(VasegError) as caught:
+        push_dataset(precomputed, settings_for(precomputed))
+    assert "YAML header of the dataset card README.md" in caught.value.message
+    assert "configs[0].data_files: must be a list" in caught.value.message
+
+
+def test_download_with_a_bad_repo_id_from_settings_is_a_usage_error(tmp_path):
+    with pytest.raises(VasegError) as caught:
+        download_dataset("bad repo!!", local_dir=tmp_path / "d")
+    assert caught.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in caught.value.message

@@ -17,6 +17,7 @@ from visionassist_seg.data.synthetic import write_synthetic_raw
 from visionassist_seg.errors import VasegError
 from visionassist_seg.kaggle import download_openeds, ensure_raw, permission_warning, require_credentials
 from visionassist_seg.settings import load_settings
+from http_stub import Reply, StubServer
 
 USERNAME = "vaseg-tester"
 KEY = "k3y-0f-the-tester-5c1e7d2a9b8f4e6c"
@@ -299,3 +300,135 @@ def test_ensure_raw_kaggle_source_downloads(with_key, tmp_path):
         root = ensure_raw(load_settings(raw_dir=raw_dir, source="kaggle"))
     download.assert_called_once()
     assert root == raw_dir / "openEDS" / "openEDS"
+
+
+# --- the real kagglehub client against a scripted local server ------------------------------
+# kagglehub 1.0.3 with KAGGLE_API_ENVIRONMENT=TEST sends its API calls to http://localhost:7777
+# (kagglesdk.kaggle_env): POST /api/v1/datasets.DatasetApiService/{GetDataset,DownloadDataset}.
+
+GET_DATASET = r"/api/v1/datasets\.DatasetApiService/GetDataset"
+DOWNLOAD_DATASET = r"/api/v1/datasets\.DatasetApiService/DownloadDataset"
+
+
+@pytest.fixture
+def kaggle_server(monkeypatch):
+    """A StubServer where kagglehub's TEST environment sends its requests."""
+    from kagglesdk import kaggle_env
+
+
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+    try:
+        server = StubServer(port=7777)
+    except OSError:  # 7777 taken by another process: the same client, pointed at a free local port
+        server = StubServer()
+        monkeypatch.setitem(kaggle_env._env_to_endpoint, kaggle_env.KaggleEnv.TEST, server.url)
+    with server:
+        yield server
+
+
+def _error(status: int) -> Reply:
+    return Reply(status, {"code": status, "message": "scripted error"})
+
+
+def _zipped_synthetic_tree(tmp_path: Path) -> bytes:
+    import io
+    import zipfile
+
+    source = tmp_path / "archive-source"
+    write_synthetic_raw(source, 4, seed=0)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(source).as_posix())
+    return buffer.getvalue()
+
+
+def _serve_dataset(server, tmp_path: Path) -> None:
+    server.route("POST", GET_DATASET, Reply(200, {"currentVersionNumber": 3}))
+    server.route("POST", DOWNLOAD_DATASET, Reply(200, _zipped_synthetic_tree(tmp_path)))
+
+
+def test_http_download_unpacks_the_archive_into_raw_dir(with_key, kaggle_server, tmp_path):
+    _serve_dataset(kaggle_server, tmp_path)
+    raw_dir = tmp_path / "raw"
+    root = download_openeds(load_settings(raw_dir=raw_dir, kaggle_dataset="someone/eyes"))
+    assert root == raw_dir / "openEDS" / "openEDS" and is_complete(raw_dir)
+    asked = kaggle_server.requested("POST", DOWNLOAD_DATASET)
+    assert [r.json() for r in asked] == [{"ownerSlug": "someone", "datasetSlug": "eyes", "datasetVersionNumber": 3}]
+
+
+def test_http_404_names_the_dataset_id_and_how_to_check_it(with_key, kaggle_server, tmp_path):
+    kaggle_server.route("POST", GET_DATASET, _error(404))
+    with pytest.raises(VasegError) as caught:
+        download_openeds(load_settings(raw_dir=tmp_path / "raw", kaggle_dataset="nobody/missing"))
+    message = caught.value.message
+    assert "'nobody/missing' was not found (HTTP 404)" in message
+    assert "https://www.kaggle.com/datasets/OWNER/NAME" in message and "VASEG_KAGGLE_DATASET" in message
+    assert "network" not in message
+    assert_no_secret(message)
+
+
+def test_http_401_names_the_credentials_in_use(with_key, kaggle_server, tmp_path):
+    kaggle_server.route("POST", GET_DATASET, _error(401))
+    with pytest.raises(VasegError) as caught:
+        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+    message = caught.value.message
+    assert "rejected the credentials (HTTP 401) from KAGGLE_USERNAME/KAGGLE_KEY" in message
+    assert "https://www.kaggle.com/settings" in message and "network" not in message
+    assert_no_secret(message)
+    # The key did travel, in the request's Authorization header only.
+    assert kaggle_server.requests[0].headers["Authorization"].startswith("Basic ")
+
+
+def test_http_403_on_download_says_to_accept_the_terms(kaggle_dir, kaggle_server, tmp_path):
+    write_kaggle_json(kaggle_dir, 0o600)
+    kaggle_server.route("POST", GET_DATASET, Reply(200, {"currentVersionNumber": 1}))
+    kaggle_server.route("POST", DOWNLOAD_DATASET, _error(403))
+    with pytest.raises(VasegError) as caught:
+        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+    message = caught.value.message
+    assert "refused access (HTTP 403)" in message and str(kaggle_dir / "kaggle.json") in message
+    assert f"https://www.kaggle.com/datasets/{DATASET}" in message and "accept" in message
+    assert_no_secret(message)
+
+
+def test_http_server_error_is_not_called_a_credentials_problem(with_key, kaggle_server, tmp_path):
+    kaggle_server.route("POST", GET_DATASET, _error(503))
+    with pytest.raises(VasegError) as caught:
+        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+    assert "HTTP 503" in caught.value.message and "credentials" not in caught.value.message
+
+
+def test_http_partial_download_names_force_and_force_replaces_it(with_key, kaggle_server, tmp_path):
+    _serve_dataset(kaggle_server, tmp_path)
+    raw_dir = tmp_path / "raw"
+    (raw_dir / "openEDS" / "openEDS" / "train" / "images").mkdir(parents=True)  # an interrupted extraction
+    settings = load_settings(raw_dir=raw_dir)
+    with pytest.raises(VasegError) as caught:
+        download_openeds(settings)
+    assert str(raw_dir) in caught.value.message and "--force-download" in caught.value.message
+    assert "network" not in caught.value.message
+    assert download_openeds(settings, force=True) == raw_dir / "openEDS" / "openEDS" and is_complete(raw_dir)
+
+
+def test_kaggle_unreachable_says_so(with_key, monkeypatch, tmp_path):
+    import socket
+
+    from kagglesdk import kaggle_env
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+    monkeypatch.setitem(kaggle_env._env_to_endpoint, kaggle_env.KaggleEnv.TEST, f"http://127.0.0.1:{closed}")
+    with pytest.raises(VasegError) as caught:
+        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+    assert "Could not reach Kaggle" in caught.value.message and "disk space" not in caught.value.message
+
+
+@pytest.mark.parametrize("dataset", ["bad id", "owner", "a/b/c"])
+def test_malformed_dataset_id_is_a_usage_error_before_credentials(kaggle_dir, tmp_path, dataset):
+    with pytest.raises(VasegError) as caught:
+        download_openeds(load_settings(raw_dir=tmp_path / "raw", kaggle_dataset=dataset))
+    assert caught.value.exit_code == 2 and repr(dataset) in caught.value.message and "OWNER/NAME" in caught.value.message

@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 from hypothesis import given
+from pydantic import SecretStr
 from hypothesis import strategies as st
 
 modal = pytest.importorskip("modal")
@@ -18,6 +19,7 @@ from visionassist_seg.errors import VasegError  # noqa: E402
 from visionassist_seg.remote import app as remote_app  # noqa: E402
 from visionassist_seg.remote import dispatch, jobs  # noqa: E402
 from visionassist_seg.remote.credentials import check_modal_credentials  # noqa: E402
+from visionassist_seg.remote.volume import read_snapshot  # noqa: E402
 from visionassist_seg.settings import Settings  # noqa: E402
 
 
@@ -46,6 +48,9 @@ class FakeVolume:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.uploads: list[tuple[str, str]] = []
+
+    def hydrate(self):
+        return self
 
     def listdir(self, key, recursive=False):
         from modal.exception import NotFoundError
@@ -134,6 +139,7 @@ def fake_modal(monkeypatch, tmp_path, modal_token):
         state.calls.append(("map", job, inputs, kwargs))
         return [state.behaviour[job](*args, **kwargs) for args in inputs]
 
+    monkeypatch.setattr(dispatch, "check_modal_reachable", lambda: None)  # no Modal server in tests
     monkeypatch.setattr(dispatch, "build_app", build, raising=False)
     monkeypatch.setattr(remote_app, "build_app", build)
     monkeypatch.setattr(modal.App, "run", run)
@@ -199,6 +205,101 @@ def test_train_remote_without_credentials_builds_nothing(no_modal_token, monkeyp
     with pytest.raises(VasegError, match="modal token new"):
         dispatch.precompute_remote(Settings())
     built.assert_not_called()
+
+
+@pytest.fixture
+def modal_env_clean(monkeypatch, tmp_path):
+    """No MODAL_* credential or profile variables; the config file path points into tmp_path (absent)."""
+    for name in ("TOKEN_ID", "TOKEN_SECRET", "PROFILE", "OAUTH_REFRESH_TOKEN", "OAUTH_CLIENT_ID",
+                 "OAUTH_CLIENT_SECRET", "OAUTH_JWT_KEY"):
+        monkeypatch.delenv(f"MODAL_{name}", raising=False)
+    config = tmp_path / "modal.toml"
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(config))
+    return config
+
+
+@pytest.mark.parametrize("secret", ["MODAL_OAUTH_CLIENT_SECRET", "MODAL_OAUTH_JWT_KEY"])
+def test_credentials_oauth_environment_is_accepted(modal_env_clean, monkeypatch, secret):
+    monkeypatch.setenv("MODAL_OAUTH_REFRESH_TOKEN", "rt-test")
+    monkeypatch.setenv("MODAL_OAUTH_CLIENT_ID", "client-test")
+    monkeypatch.setenv(secret, "secret-test")
+    check_modal_credentials()
+
+
+def test_credentials_oauth_profile_keys_are_accepted(modal_env_clean):
+    modal_env_clean.write_text(
+        '[work]\nactive = true\noauth_refresh_token = "rt"\noauth_client_id = "cid"\noauth_client_secret = "cs"\n'
+    )
+    check_modal_credentials()
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"MODAL_OAUTH_REFRESH_TOKEN": "rt", "MODAL_OAUTH_CLIENT_ID": "cid"}, "OAuth credentials are incomplete"),
+        ({"MODAL_OAUTH_REFRESH_TOKEN": "rt", "MODAL_OAUTH_CLIENT_ID": "cid", "MODAL_OAUTH_CLIENT_SECRET": "cs",
+          "MODAL_OAUTH_JWT_KEY": "jk"}, "OAuth credentials are incomplete"),
+        ({"MODAL_TOKEN_ID": "ak", "MODAL_TOKEN_SECRET": "as", "MODAL_OAUTH_REFRESH_TOKEN": "rt"}, "refuses to combine"),
+    ],
+    ids=["no-secret", "two-secrets", "token-and-oauth"],
+)
+def test_credentials_that_modal_would_refuse_are_named(modal_env_clean, monkeypatch, variables, expected):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(VasegError, match=expected) as err:
+        check_modal_credentials()
+    assert not any(value in err.value.message for value in ("rt", "cid", "cs", "jk") if len(value) > 2)
+
+
+def test_credentials_come_from_the_active_profile_only(modal_env_clean, monkeypatch):
+    modal_env_clean.write_text('[old]\ntoken_id = "ak"\ntoken_secret = "as"\n[work]\nactive = true\n')
+    with pytest.raises(VasegError, match="profile 'work'"):
+        check_modal_credentials()
+    monkeypatch.setenv("MODAL_PROFILE", "old")
+    check_modal_credentials()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # free a moment ago: nothing listens there now
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_modal_server_fails_with_one_paragraph(modal_token, monkeypatch, tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("MODAL_SERVER_URL", url)
+    built = mock.Mock(side_effect=AssertionError("nothing may be built when Modal is unreachable"))
+    monkeypatch.setattr(remote_app, "build_app", built)
+    for call in (lambda: dispatch.fetch_run(Settings(), "exp"), lambda: dispatch.train_remote(Settings()),
+                 lambda: dispatch.precompute_remote(Settings())):
+        with pytest.raises(VasegError) as err:
+            call()
+        assert f"Cannot reach the Modal server at {url}" in err.value.message
+        assert "status.modal.com" in err.value.message and "ak-test" not in err.value.message
+    built.assert_not_called()
+
+
+def test_connection_lost_after_the_check_is_one_paragraph_too(fetch_volume, monkeypatch):
+    from modal.exception import ConnectionError as ModalConnectionError
+
+    monkeypatch.setattr(fetch_volume, "listdir", mock.Mock(side_effect=ModalConnectionError("gave up")))
+    with pytest.raises(VasegError, match="Cannot reach the Modal server"):
+        dispatch.fetch_run(Settings(), "exp")
+
+
+def test_fetch_from_a_missing_volume_names_the_volume_not_secrets(fake_modal, monkeypatch):
+    from modal.exception import NotFoundError
+
+    missing = mock.Mock()
+    missing.hydrate.side_effect = NotFoundError("Volume 'gone' not found in environment 'main'")
+    monkeypatch.setattr(modal.Volume, "from_name", lambda name, **kwargs: missing)
+    with pytest.raises(VasegError) as err:
+        dispatch.fetch_run(Settings(modal_volume="gone"), "exp")
+    assert "Modal Volume 'gone' does not exist" in err.value.message and "modal volume list" in err.value.message
+    assert "secret" not in err.value.message.lower()
+    missing.listdir.assert_not_called()
 
 
 # --- app definition ------------------------------------------------------------------
@@ -420,7 +521,7 @@ def test_train_remote_rejects_bad_run_name_and_empty_dataset(fake_modal, tmp_pat
 
 def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
     tasks = [f"task{i}" for i in range(7)]
-    fake_modal.behaviour["prepare_job"] = lambda payload: tasks
+    fake_modal.behaviour["prepare_job"] = lambda payload, force_download: tasks
     fake_modal.behaviour["write_shards_job"] = lambda group, payload: [f"result-{t}" for t in group]
     fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push, seconds: {"tasks": t, "results": r, "push": push}
     settings = Settings(workers=3, source="synthetic", synthetic_count=8, seed=1, hf_repo="me/eyes")
@@ -437,6 +538,37 @@ def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
     assert sent["output_dir"] == "/vol/datasets/hub/me/eyes/main"
     assert fake_modal.calls[1][3] == {"payload": fake_modal.calls[0][2][0]}
     assert fake_modal.built.functions.keys() == {"prepare", "write_shards", "finalize"}
+
+
+def test_precompute_remote_force_download_reaches_the_remote_download(fake_modal):
+    fake_modal.behaviour["prepare_job"] = lambda payload, force_download: []
+    fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push, seconds: None
+    dispatch.precompute_remote(Settings(source="synthetic"), push=False, force_download=True)
+    assert fake_modal.calls[0][:2] == ("remote", "prepare_job") and fake_modal.calls[0][2][1] is True
+
+
+def test_prepare_job_replaces_a_partial_raw_download_when_forced(tmp_path, monkeypatch):
+    from visionassist_seg import kaggle
+
+    raw = tmp_path / "volume" / "raw"
+    settings = Settings(raw_dir=raw, output_dir=tmp_path / "volume" / "d", source="kaggle", shard_size=4)
+    (raw / "openEDS.zip").parent.mkdir(parents=True)
+    (raw / "openEDS.zip").write_bytes(b"partial")  # what an interrupted download leaves
+    forced = []
+
+    def fake_ensure_raw(settings, *, force=False):
+        from visionassist_seg.data.synthetic import write_synthetic_raw
+
+        forced.append(force)
+        if not force:  # what kagglehub does with a non-empty folder lacking its completion marker
+            raise kaggle.download_error(FileExistsError("output_dir is not empty"), settings.kaggle_dataset, raw)
+        return write_synthetic_raw(raw, 8, seed=0)
+
+    monkeypatch.setattr(kaggle, "ensure_raw", fake_ensure_raw)
+    payload = dispatch.settings_payload(settings)
+    with pytest.raises(VasegError, match="--force-download"):
+        jobs.prepare_job(payload)
+    assert jobs.prepare_job(payload, True) and forced == [False, True]
 
 
 # --- fetch ---------------------------------------------------------------------------
@@ -614,6 +746,7 @@ def test_remote_finalize_pushes_unless_strict_skips(tmp_path, monkeypatch):
 
     pushed = []
     monkeypatch.setattr(hub, "push_dataset", lambda folder, settings, **options: pushed.append(folder) or "https://hub/x")
+    monkeypatch.setattr(hub, "revision_sha", lambda repo, revision=None, token=None: "c0ffee" * 6 + "abcd")
     report = SimpleNamespace(skipped=[{"split": "train", "file": "train/images/1.png", "reason": "bad shape"}])
     monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
     settings = Settings(output_dir=tmp_path / "d", strict=True)
@@ -623,3 +756,171 @@ def test_remote_finalize_pushes_unless_strict_skips(tmp_path, monkeypatch):
     relaxed = Settings(output_dir=tmp_path / "d", strict=False)
     assert jobs.finalize_job(dispatch.settings_payload(relaxed), [], [], True) is report
     assert pushed == [tmp_path / "d"]
+    # The Volume copy is recorded as that Hub commit, so remote training reuses it without a download.
+    assert read_snapshot(tmp_path / "d") == {"origin": "precompute", "repo": relaxed.hf_repo, "sha": "c0ffee" * 6 + "abcd"}
+    jobs.finalize_job(dispatch.settings_payload(relaxed), [], [], False)
+    assert read_snapshot(tmp_path / "d")["sha"] is None
+
+
+# --- the Volume's Hub-dataset cache, the real Hub client against a scripted server ------------
+
+SHA_OLD, SHA_NEW = "1" * 40, "2" * 40
+
+
+@pytest.fixture
+def hub_stub(monkeypatch):
+    """A StubServer the real HfApi talks to (``constants.ENDPOINT``)."""
+    from http_stub import StubServer
+
+    with StubServer() as server:
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+        yield server
+
+
+def _serve_commit(server, sha: str, files: list[str]) -> None:
+    from http_stub import Reply
+
+    server.route("GET", r"/api/datasets/me/eyes(/revision/main)?", Reply(200, {"id": "me/eyes", "sha": sha, "private": False}))
+    server.route("GET", rf"/api/datasets/me/eyes/tree/{sha}", Reply(200, [{"type": "file", "path": f, "oid": "0" * 40,
+                                                                          "size": 1} for f in files]))
+
+
+def _cached_dataset(tmp_path: Path, origin: str = "hub", sha: str | None = SHA_OLD) -> Settings:
+    from visionassist_seg.remote.volume import write_snapshot
+
+    folder = tmp_path / "vol" / "datasets" / "hub" / "me" / "eyes" / "main"
+    for name in ("README.md", "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    write_snapshot(folder, origin, "me/eyes", sha)
+    return Settings(hf_repo="me/eyes", dataset=folder, train_source="local")
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    from visionassist_seg import hub
+
+    downloads = mock.Mock(side_effect=AssertionError("the dataset must not be downloaded again"))
+    monkeypatch.setattr(hub, "download_dataset", downloads)
+    return downloads
+
+
+def test_hub_cache_on_the_volume_is_reused_while_the_hub_commit_is_unchanged(hub_stub, tmp_path, no_download):
+    settings = _cached_dataset(tmp_path)
+    _serve_commit(hub_stub, SHA_OLD, [])
+    assert jobs.ensure_hub_dataset(settings) == settings.dataset
+    assert [r.path for r in hub_stub.requests if "/datasets/" in r.path] == ["/api/datasets/me/eyes"]
+
+
+def test_hub_cache_survives_a_rejected_hf_secret(hub_stub, tmp_path, no_download, capsys):
+    from http_stub import Reply
+
+    settings = _cached_dataset(tmp_path).model_copy(update={"hf_token": SecretStr("hf_badSECRETvalue")})
+    hub_stub.route("GET", r"/api/datasets/me/eyes(/revision/main)?", Reply(401, {"error": "Invalid credentials"}))
+    assert jobs.ensure_hub_dataset(settings) == settings.dataset
+    out = capsys.readouterr().out
+    assert "could not check me/eyes" in out and "(401)" in out and "hf_badSECRETvalue" not in out
+
+
+def test_hub_cache_written_by_an_unpushed_precompute_needs_no_hub(hub_stub, tmp_path, no_download):
+    settings = _cached_dataset(tmp_path, origin="precompute", sha=None)
+    assert jobs.ensure_hub_dataset(settings) == settings.dataset
+    assert [r.path for r in hub_stub.requests if "/datasets/" in r.path] == []
+
+
+def test_hub_cache_follows_a_new_commit_and_drops_old_shards(hub_stub, tmp_path, monkeypatch):
+    from visionassist_seg import hub
+
+    settings = _cached_dataset(tmp_path)
+    new_files = [".gitattributes", "README.md", "manifest.json", "data/train-00000-of-00001.parquet"]
+    _serve_commit(hub_stub, SHA_NEW, new_files)
+
+    def download(repo, revision=None, *, local_dir=None, token=None):
+        for name in new_files[1:]:
+            (local_dir / name).write_bytes(b"new")
+        return local_dir
+
+    monkeypatch.setattr(hub, "download_dataset", mock.Mock(side_effect=download))
+    jobs.ensure_hub_dataset(settings)
+    assert hub.download_dataset.call_args.args == ("me/eyes", SHA_NEW)
+    assert _files(settings.dataset) == {"README.md", "manifest.json", "data/train-00000-of-00001.parquet",
+                                        ".vaseg/hub-snapshot.json"}
+    assert read_snapshot(settings.dataset)["sha"] == SHA_NEW
+
+
+def test_hub_dataset_missing_everywhere_fails_with_the_hub_error(hub_stub, tmp_path, no_download):
+    from http_stub import Reply
+
+    folder = tmp_path / "vol" / "empty"
+    hub_stub.route("GET", r"/api/datasets/me/eyes(/revision/main)?", Reply(401, {"error": "Invalid credentials"}))
+    with pytest.raises(VasegError, match="rejected the token"):
+        jobs.ensure_hub_dataset(Settings(hf_repo="me/eyes", dataset=folder, train_source="local"))
+
+
+# --- the Modal reachability check, against local ports ----------------------------------------
+
+
+def test_reachability_check_passes_for_a_listening_server():
+    from http_stub import StubServer
+
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    with StubServer() as server:
+        check_modal_reachable(server.url, timeout=5)
+
+
+def test_reachability_check_fails_when_tls_is_not_answered(monkeypatch):
+    """Something accepts TCP but does not speak TLS (an intercepting middlebox, a wrong port)."""
+    from http_stub import StubServer
+
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    with StubServer() as server:
+        url = f"https://127.0.0.1:{server.port}"
+        with pytest.raises(VasegError, match=r"TLS handshake failed") as err:
+            check_modal_reachable(url, timeout=5)
+    assert f"Cannot reach the Modal server at {url}" in err.value.message
+
+
+def test_reachability_check_goes_through_the_proxy_modal_would_use(monkeypatch):
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    proxy_port = _closed_port()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy_port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(VasegError, match=rf"proxy 127.0.0.1:{proxy_port}: Connection refused"):
+        check_modal_reachable("https://api.modal.example", timeout=5)
+
+
+def test_reachability_check_tries_each_fallback_url():
+    from http_stub import StubServer
+
+    from visionassist_seg.remote.connection import check_modal_reachable
+
+    with StubServer() as server:
+        check_modal_reachable(f"http://127.0.0.1:{_closed_port()},{server.url}", timeout=5)
+
+
+def test_remote_commands_refuse_a_bad_hf_repo_from_settings_before_modal(fake_modal):
+    for call in (lambda: dispatch.precompute_remote(Settings(hf_repo="bad repo!!")),
+                 lambda: dispatch.train_remote(Settings(hf_repo="bad repo!!", train_source="hub"))):
+        with pytest.raises(VasegError) as err:
+            call()
+        assert err.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in err.value.message
+    assert fake_modal.calls == []
+
+
+@LOCAL_CALL
+def test_remote_finalize_survives_a_hub_that_cannot_be_read_back_after_the_push(tmp_path, monkeypatch):
+    from visionassist_seg import hub
+    from visionassist_seg.data import precompute
+
+    monkeypatch.setattr(hub, "push_dataset", lambda folder, settings, **options: "https://hub/x")
+    monkeypatch.setattr(hub, "revision_sha", mock.Mock(side_effect=VasegError("Network failure")))
+    report = SimpleNamespace(skipped=[])
+    monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
+    settings = Settings(output_dir=tmp_path / "d")
+    assert jobs.finalize_job(dispatch.settings_payload(settings), [], [], True) is report
+    assert read_snapshot(tmp_path / "d")["sha"] == ""  # not None: the next training asks the Hub itself

@@ -8,18 +8,44 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST
 from visionassist_seg.data.splits import CARD_FILES, resolve_listing
 from visionassist_seg.errors import VasegError
 from visionassist_seg.settings import Settings
 
-UPLOAD_PATTERNS = [f"{DATA_DIR}/*.parquet", CARD]
+# vaseg's private state in a dataset folder: the resume state, the run lock and the
+# temporaries of its atomic writes (``.NAME.PID.tmp``). Everything else is published as it is.
+PRIVATE_PATTERNS = [".vaseg/*", ".vaseg.lock", ".*.tmp", "*/.*.tmp"]
+# The dataset's own files on the Hub, in any layout `datasets` reads: a remote file matching
+# these and absent locally is deleted by a push (patterns are fnmatch: ``*`` crosses ``/``).
+# ``.gitattributes`` and files outside these (a user's notes, another tool's folder) are kept.
+DATASET_FILE_PATTERNS = [f"{DATA_DIR}/*", "*.parquet", MANIFEST]
 TOKEN_HELP = (
     "Create a token with write access at https://huggingface.co/settings/tokens, then set HF_TOKEN "
     "(or VASEG_HF_TOKEN) or run `hf auth login`."
 )
+
+
+def check_repo_id(repo_id: str, option: str = "--hf-repo") -> str:
+    """Return ``repo_id`` if the Hub accepts it as a repository id (huggingface_hub's own rule).
+
+    Raises:
+        VasegError: (exit 2) not an id, e.g. spaces, '!', three parts or over 96 characters.
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise VasegError(
+            f"{option} {repo_id!r} is not a Hugging Face repository id ({err}). Pass OWNER/NAME using "
+            "letters, digits, '-', '_' and '.', e.g. yourname/openeds-precomputed (set hf_repo in "
+            "vaseg.toml or VASEG_HF_REPO for the default).",
+            exit_code=2,
+        ) from None
+    return repo_id
 
 
 def resolve_token(settings: Settings) -> str:
@@ -52,26 +78,30 @@ def push_dataset(
     message: str | None = None,
     progress: bool = True,
 ) -> str:
-    """Return the Hub URL of ``dataset_dir`` after publishing its shards and dataset card.
+    """Return the Hub URL of ``dataset_dir`` after publishing it so that the Hub copy equals the folder.
 
     Runs the structure, schema and value checks first. Creates the dataset repository
-    (and the ``settings.hf_revision`` branch) if needed, then uploads ``data/*.parquet``
-    and ``README.md`` with `HfApi.upload_folder`, which commits large folders in several
-    parts and, rerun after an interruption, skips files already committed and data
-    already uploaded (hf_xet). ``progress`` shows the validation scan's progress bar.
+    (and the ``settings.hf_revision`` branch) if needed, then uploads the folder as it is
+    (card, data files in whatever layout, manifest), leaving out only vaseg's private state
+    (`PRIVATE_PATTERNS`), with `HfApi.upload_folder`. Dataset files on the Hub that are no
+    longer in the folder (`DATASET_FILE_PATTERNS`: shards of an earlier run with another
+    shard size, a stale manifest) are deleted in the first commit of the upload; large
+    folders are committed in several parts, and a rerun after an interruption skips what
+    is already there (hf_xet). ``progress`` shows the validation scan's progress bar.
 
     Raises:
-        VasegError: the dataset fails validation (unless ``force``), no token, the token
-            is rejected (401), no write access (403), or the Hub cannot be reached.
+        VasegError: a bad repository id (exit 2), the dataset fails validation (unless
+            ``force``), no token, the token is rejected (401), no write access (403), or
+            the Hub cannot be reached.
     """
     dataset_dir = Path(dataset_dir)
+    repo_id, revision = check_repo_id(settings.hf_repo), settings.hf_revision
     _require_dataset_folder(dataset_dir)
     token = resolve_token(settings)  # before the validation scan: a missing token fails fast
     _check_before_push(dataset_dir, settings, force, progress)
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    repo_id, revision = settings.hf_repo, settings.hf_revision
     with _hub_errors(repo_id, "push to"):
         api.create_repo(repo_id, repo_type="dataset", private=settings.hf_private, exist_ok=True)
         if revision:
@@ -81,18 +111,20 @@ def push_dataset(
             folder_path=dataset_dir,
             repo_type="dataset",
             revision=revision,
-            allow_patterns=UPLOAD_PATTERNS,
+            ignore_patterns=PRIVATE_PATTERNS,
+            delete_patterns=DATASET_FILE_PATTERNS,
             commit_message=message or f"Upload precomputed OpenEDS dataset from {dataset_dir.name}",
         )
     return dataset_url(repo_id, revision, api.endpoint)
 
 
 def _require_dataset_folder(dataset_dir: Path) -> None:
-    """Raise a VasegError when ``dataset_dir`` has no ``data/`` folder or dataset card (a quick look, no scan)."""
-    if not (dataset_dir / DATA_DIR).is_dir() or not (dataset_dir / CARD).is_file():
+    """Raise a VasegError when ``dataset_dir`` has no dataset card or no parquet file (a quick look, no scan)."""
+    data_files = (p for p in dataset_dir.rglob("*.parquet") if ".vaseg" not in p.relative_to(dataset_dir).parts)
+    if not (dataset_dir / CARD).is_file() or next(data_files, None) is None:
         raise VasegError(
-            f"{dataset_dir} is not a precomputed dataset (needs {DATA_DIR}/*.parquet and {CARD}). "
-            "Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
+            f"{dataset_dir} is not a precomputed dataset (needs parquet files, e.g. {DATA_DIR}/*.parquet, "
+            f"and {CARD}). Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
         )
 
 
@@ -110,6 +142,47 @@ def _check_before_push(dataset_dir: Path, settings: Settings, force: bool, progr
             f"Refusing to push {dataset_dir}: " + " | ".join(problems) + ". Fix the dataset (rerun "
             "`vaseg precompute`), see `vaseg validate --dataset DIR` for the full report, or pass --force."
         )
+
+
+def revision_sha(repo_id: str, revision: str | None = None, *, token: str | None = None) -> str:
+    """Return the commit id that ``revision`` (default: the main branch) of dataset ``repo_id`` points at.
+
+    One small metadata request; ``token`` overrides the one from ``HF_TOKEN`` or the saved login.
+
+    Raises:
+        VasegError: the repository or revision does not exist or is not accessible, the token is
+            rejected, or the Hub cannot be reached.
+    """
+    from huggingface_hub import HfApi
+
+    with _hub_errors(repo_id, "read"):
+        return HfApi(token=token).dataset_info(repo_id, revision=revision).sha
+
+
+def list_dataset_files(repo_id: str, revision: str | None = None, *, token: str | None = None) -> list[str]:
+    """Return the paths of every file in dataset ``repo_id`` at ``revision``.
+
+    Raises:
+        VasegError: as `revision_sha`.
+    """
+    from huggingface_hub import HfApi
+
+    with _hub_errors(repo_id, "read"):
+        return HfApi(token=token).list_repo_files(repo_id, repo_type="dataset", revision=revision)
+
+
+def stale_dataset_files(folder: Path, keep: Iterable[str]) -> list[Path]:
+    """Return the dataset files (`DATASET_FILE_PATTERNS`) in ``folder`` whose relative paths are not in ``keep``.
+
+    vaseg's private state (`PRIVATE_PATTERNS`) is never listed.
+    """
+    from huggingface_hub.utils import filter_repo_objects
+
+    folder = Path(folder)
+    local = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    dataset = filter_repo_objects(local, allow_patterns=DATASET_FILE_PATTERNS, ignore_patterns=PRIVATE_PATTERNS)
+    wanted = set(keep)
+    return [folder / path for path in dataset if path not in wanted]
 
 
 def download_dataset(
@@ -220,6 +293,12 @@ def _translate(error: BaseException, repo_id: str, action: str) -> VasegError | 
     from huggingface_hub import errors
 
     where = f"dataset repository {repo_id}"
+    if isinstance(error, errors.HFValidationError):  # a bad id from a settings file reached the client
+        return VasegError(
+            f"{repo_id!r} is not a Hugging Face repository id ({error}). Set hf_repo (vaseg.toml, VASEG_HF_REPO "
+            "or --hf-repo) to OWNER/NAME using letters, digits, '-', '_' and '.'.",
+            exit_code=2,
+        )
     if isinstance(error, errors.RevisionNotFoundError):
         return VasegError(f"Revision not found in {where}. Pass an existing branch, tag or commit to --revision.")
     if isinstance(error, errors.GatedRepoError):
@@ -231,6 +310,14 @@ def _translate(error: BaseException, repo_id: str, action: str) -> VasegError | 
         )
     if isinstance(error, errors.HfHubHTTPError):
         return _http_error(error, where, action)
+    if isinstance(error, ValueError) and str(error).startswith("Invalid metadata in README.md"):
+        # upload_folder's check of the card's YAML header (the Hub's /api/validate-yaml said 400).
+        details = " ".join(line.strip("- ") for line in str(error).splitlines()[1:] if line.strip())
+        return VasegError(
+            f"The Hub refused the YAML header of the dataset card {CARD} when trying to {action} {where}"
+            f"{': ' + details if details else ''}. Fix the header, or rerun `vaseg precompute` to rewrite the "
+            "card, then push again."
+        )
     if type(error).__name__ == "XetAuthenticationError":  # hf_xet's PermissionError: storage refused the token
         return VasegError(f"The Hub storage rejected the token when trying to {action} {where}. {TOKEN_HELP}")
     # errors.HTTPError is the HTTP client's base error: connection, timeout and protocol failures.
@@ -255,7 +342,8 @@ def _http_error(error, where: str, action: str) -> VasegError:  # error: HfHubHT
             "namespace (fine-grained tokens need 'write' on the repository or organisation), or pass "
             "--hf-repo YOUR_NAME/DATASET to publish under your own account."
         )
+    resume = " (rerunning a push resumes it)" if action.startswith("push") else ""
     return VasegError(
         f"The Hub answered HTTP {status} when trying to {action} {where}.{server} Check --hf-repo and "
-        "--revision, then retry later (rerunning a push resumes it)."
+        f"--revision, then retry later{resume}."
     )

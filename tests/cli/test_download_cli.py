@@ -149,3 +149,28 @@ def test_download_unknown_source_exits_2(runner, tmp_path):
     assert "source" in result.output
     assert "ftp" in result.output
     assert "Traceback" not in result.output
+
+
+def test_download_of_an_unknown_kaggle_dataset_exits_1_naming_the_id(runner, kaggle_dir, monkeypatch, tmp_path):
+    """The real kagglehub client against a scripted local server (KAGGLE_API_ENVIRONMENT=TEST)."""
+    from http_stub import Reply, StubServer
+    from kagglesdk import kaggle_env
+
+    monkeypatch.setenv("KAGGLE_USERNAME", "cli-tester")
+    monkeypatch.setenv("KAGGLE_KEY", KEY)
+    monkeypatch.setenv("VASEG_KAGGLE_DATASET", "nobody/missing")
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+    with StubServer() as server:
+        monkeypatch.setitem(kaggle_env._env_to_endpoint, kaggle_env.KaggleEnv.TEST, server.url)
+        server.route("POST", r"/api/v1/datasets\.DatasetApiService/GetDataset", Reply(404, {"code": 404, "message": "x"}))
+        result = runner.invoke(app, ["download", "--raw-dir", str(tmp_path / "raw")])
+    assert result.exit_code == 1
+    assert "'nobody/missing' was not found (HTTP 404)" in result.stderr and "Traceback" not in result.output
+    assert KEY not in result.stderr
+
+
+def test_download_shows_a_raw_dir_with_brackets_as_typed(runner, tmp_path):
+    raw = tmp_path / "raw [bold]x[/bold]"
+    result = runner.invoke(app, ["download", "--source", "synthetic", "--count", "4", "--raw-dir", str(raw)])
+    assert result.exit_code == 0, result.output
+    assert "[bold]x[/bold]" in result.stdout

@@ -91,7 +91,7 @@ def test_precompute_cli_remote_dispatches_to_modal_code(tmp_path):
         result = runner.invoke(app, ["precompute", "--remote", "--no-push", "--workers", "4", "--source", "synthetic"])
     assert result.exit_code == 0, result.output
     (settings,), kwargs = remote.call_args
-    assert settings.workers == 4 and settings.source == "synthetic" and kwargs == {"push": False}
+    assert settings.workers == 4 and settings.source == "synthetic" and kwargs == {"push": False, "force_download": False}
 
 
 def _args(raw, out, *extra):

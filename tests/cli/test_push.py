@@ -56,7 +56,8 @@ def test_precompute_then_push(raw, tmp_path, hub_api):
     hub_api["create_repo"].assert_called_once_with("someone/eyes", repo_type="dataset", private=True, exist_ok=True)
     kwargs = hub_api["upload_folder"].call_args.kwargs
     assert kwargs["revision"] == "v1" and kwargs["commit_message"] == "OpenEDS v1"
-    assert kwargs["allow_patterns"] == ["data/*.parquet", "README.md"] and Path(kwargs["folder_path"]) == out
+    assert kwargs["ignore_patterns"] == hub.PRIVATE_PATTERNS and Path(kwargs["folder_path"]) == out
+    assert kwargs["delete_patterns"] == hub.DATASET_FILE_PATTERNS
     assert TOKEN not in result.output
 
 
@@ -100,3 +101,26 @@ def test_push_rejected_token_never_prints_the_token(raw, tmp_path, hub_api):
 def test_push_of_a_missing_folder_exits_1(tmp_path, hub_api):
     result = runner.invoke(app, ["push", "--dataset", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "is not a precomputed dataset" in result.stderr
+
+
+def test_repush_with_another_shard_size_leaves_only_the_new_shards_on_the_hub(raw, tmp_path, monkeypatch):
+    """The issue's case, through the CLI and the real Hub client: 8 rows, not 16, after the second push."""
+    from http_stub import StubServer
+    from hub_stub import FakeHubRepo
+
+    small, large = tmp_path / "small", tmp_path / "large"
+    assert _precompute(raw, small, "--no-push", "--shard-size", "1").exit_code == 0
+    assert _precompute(raw, large, "--no-push").exit_code == 0
+    with StubServer() as server:
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        repo = FakeHubRepo(server, "someone/eyes", {".gitattributes": b"*.parquet filter=lfs"})
+        for folder in (small, large):
+            result = runner.invoke(app, ["push", "--dataset", str(folder), "--hf-repo", "someone/eyes", "--workers", "1"])
+            assert result.exit_code == 0, result.output
+    published = {p.relative_to(large).as_posix(): p.read_bytes() for p in large.rglob("*")
+                 if p.is_file() and not p.relative_to(large).as_posix().startswith(".vaseg")}
+    assert {path: data for path, data in repo.files.items() if path != ".gitattributes"} == published
+    assert len([p for p in published if p.startswith("data/")]) < len(list((small / "data").iterdir()))

@@ -18,9 +18,25 @@ DatasetDirOpt = Annotated[
     Optional[Path],
     typer.Option("--dataset", help="Local precomputed dataset folder (precompute's --output-dir).", show_default=False),
 ]
+
+
+def _check_repo_option(value: Optional[str]) -> Optional[str]:
+    """Refuse a malformed --hf-repo while parsing, before the command does any work (exit 2)."""
+    if value is not None:
+        from visionassist_seg.hub import check_repo_id
+
+        check_repo_id(value)
+    return value
+
+
 RepoOpt = Annotated[
     Optional[str],
-    typer.Option("--hf-repo", help="Hub dataset repository id. [default: Conner/openeds-precomputed]", show_default=False),
+    typer.Option(
+        "--hf-repo",
+        help="Hub dataset repository id. [default: Conner/openeds-precomputed]",
+        show_default=False,
+        callback=_check_repo_option,
+    ),
 ]
 RevisionOpt = Annotated[
     Optional[str], typer.Option("--revision", help="Hub branch, tag or commit.", show_default=False)

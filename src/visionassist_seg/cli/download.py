@@ -21,9 +21,13 @@ def download(
 ) -> None:
     """Download raw OpenEDS (Kaggle: soumicksarker/openeds-dataset) into --raw-dir.
 
-    Idempotent: a complete download is not fetched again (use --force). Credentials are
-    checked before anything is contacted. `--source synthetic` writes built-in IR-like eye
-    images in the same layout, with no credentials or network.
+    Idempotent: a complete download is not fetched again (use --force, which also replaces
+    a partial download an interrupted run left). Credentials are checked before anything is
+    contacted; Kaggle's answers are explained: 404 is the dataset id, 401 the credentials,
+    403 the credentials or the dataset's terms. `--source synthetic` writes built-in IR-like
+    eye images in the same layout, with no credentials or network.
+
+    Example: `vaseg download --raw-dir openeds_raw`
     """
     from rich.markup import escape
 
@@ -34,9 +38,9 @@ def download(
     settings = load_settings(config, raw_dir=raw_dir, source=source, synthetic_count=count, seed=seed)
     if settings.source == "kaggle" and (warning := permission_warning()):
         err_console.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
-    with err_console.status(f"Preparing raw data ({settings.source}) in {escape(str(settings.raw_dir))} ..."):
+    with err_console.status(f"Preparing raw data ({escape(settings.source)}) in {escape(str(settings.raw_dir))} ..."):
         root = ensure_raw(settings, force=force)
-    console.print(f"Raw OpenEDS ({settings.source}) ready: {escape(str(root))}", highlight=False)
+    console.print(f"Raw OpenEDS ({escape(settings.source)}) ready: {escape(str(root))}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,12 @@ def precompute(
         typer.Option("--output-dir", help="Dataset folder to write. [default: ./precompute_output]", show_default=False),
     ] = None,
     skip_download: Annotated[bool, typer.Option("--skip-download", help="Use --raw-dir as it is; never download.")] = False,
+    force_download: Annotated[
+        bool,
+        typer.Option(
+            "--force-download", help="Download the raw data again, replacing a partial or broken copy (also with --remote)."
+        ),
+    ] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help="Write the dataset locally only; do not upload it.")] = False,
     hf_repo: RepoOpt = None,
     workers: WorkersOpt = None,
@@ -62,6 +68,12 @@ def precompute(
         config, raw_dir=raw_dir, output_dir=output_dir, hf_repo=hf_repo, workers=workers, limit=limit,
         strict=strict, source=source, shard_size=shard_size,
     )
+    if force_download and skip_download:
+        raise VasegError("--force-download and --skip-download contradict each other; drop one.", exit_code=2)
+    if not no_push:
+        from visionassist_seg.hub import check_repo_id
+
+        check_repo_id(settings.hf_repo, "hf_repo")  # a value from vaseg.toml too, before hours of work
     if validate:
         from visionassist_seg.cli.validate import validate as validate_command
 
@@ -70,8 +82,12 @@ def precompute(
     if remote:
         from visionassist_seg.remote import precompute_remote
 
-        print_report(precompute_remote(settings, push=not no_push))
+        print_report(precompute_remote(settings, push=not no_push, force_download=force_download))
         return
+    if force_download:
+        from visionassist_seg.kaggle import ensure_raw
+
+        ensure_raw(settings, force=True)
     try:
         report = run_precompute(settings, download=not skip_download, overwrite=overwrite)
     except KeyboardInterrupt:

@@ -23,13 +23,20 @@ def push(
     workers: WorkersOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Upload data/*.parquet and README.md of a precomputed dataset to a Hub dataset repository.
+    """Publish a precomputed dataset folder to a Hub dataset repository, so that the Hub copy equals it.
 
-    Runs the structure, schema and value checks first (refuses a failing dataset unless
-    --force). Token: HF_TOKEN (or VASEG_HF_TOKEN) or the saved `hf auth login`. The
-    upload is resumable: rerun after an interruption and only what is missing is sent.
-    --dataset defaults to the settings' output_dir.
+    Uploads the folder as it is (README.md, the parquet files in whatever layout,
+    manifest.json), leaving out only vaseg's private state (.vaseg/, .vaseg.lock). Dataset
+    files on the Hub that the folder no longer has (shards of an earlier push with another
+    shard size) are deleted in the same commit. Runs the structure, schema and value checks
+    first (refuses a failing dataset unless --force). Token: HF_TOKEN (or VASEG_HF_TOKEN) or
+    the saved `hf auth login`. The upload is resumable: rerun after an interruption and
+    only what is missing is sent. --dataset defaults to the settings' output_dir.
+
+    Example: `vaseg push --dataset precompute_output --hf-repo yourname/openeds-precomputed`
     """
+    from rich.markup import escape
+
     from visionassist_seg.console import console
     from visionassist_seg.hub import push_dataset
     from visionassist_seg.settings import load_settings
@@ -38,7 +45,7 @@ def push(
         config, output_dir=dataset, hf_repo=hf_repo, hf_private=private, hf_revision=revision, workers=workers
     )
     url = push_dataset(settings.output_dir, settings, force=force, message=message)
-    console.print(f"Pushed {settings.output_dir} to {url}", highlight=False)
+    console.print(f"Pushed {escape(str(settings.output_dir))} to {escape(url)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,11 +11,13 @@ from typing import Any, Iterator, Sequence
 
 from visionassist_seg.console import console, err_console
 from visionassist_seg.errors import VasegError
+from visionassist_seg.remote.connection import check_modal_reachable, modal_server_url, unreachable_error
 from visionassist_seg.remote.credentials import SETUP_HINT, check_modal_credentials
 from visionassist_seg.remote.volume import (
     STATUS_FILE,
     check_run_name,
     download_dir,
+    existing_volume,
     hub_dataset_key,
     local_dataset_key,
     mounted,
@@ -81,10 +83,16 @@ def shard_groups(tasks: Sequence[Any], n_workers: int) -> list[list[Any]]:
     return [[tasks[index] for index in indices] for indices in split_shard_ranges(len(tasks), n_workers)]
 
 
+def require_modal() -> None:
+    """Raise `VasegError` unless a Modal login is configured and the Modal server answers (in seconds, not a minute)."""
+    check_modal_credentials()
+    check_modal_reachable()
+
+
 @contextmanager
 def _modal_errors() -> Iterator[None]:
-    """Turn Modal's authentication and not-found errors into `VasegError`s with the fix."""
-    from modal.exception import AuthError, NotFoundError
+    """Turn Modal's authentication, not-found and connection errors into `VasegError`s with the fix."""
+    from modal.exception import AuthError, ConnectionError, NotFoundError
 
     try:
         yield
@@ -96,6 +104,9 @@ def _modal_errors() -> Iterator[None]:
             "(modal_hf_secret, modal_kaggle_secret, modal_mlflow_secret): create them with "
             "`modal secret create NAME KEY=VALUE ...` or point the settings at existing ones."
         ) from None
+    except ConnectionError:
+        # The connection dropped after the up-front check passed; the client has retried for a minute.
+        raise unreachable_error(modal_server_url(), "the connection failed and the client gave up retrying") from None
 
 
 def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs:
@@ -128,6 +139,9 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
         overrides["dataset"] = mounted(key)
         from_hub = False
     else:
+        from visionassist_seg.hub import check_repo_id
+
+        check_repo_id(settings.hf_repo, "hf_repo")  # it names the Volume folder as well as the Hub repository
         overrides["dataset"] = mounted(hub_dataset_key(settings))
         from_hub = True
     if settings.resume is not None:
@@ -152,10 +166,10 @@ def train_remote(settings: Settings, *, detach: bool = False) -> Path | str:
     (NAME = the last part of ``run_dir``) and, unless detached, is copied into ``run_dir``.
 
     Raises:
-        VasegError: no Modal credentials (checked before anything is built), a bad run name
-            or dataset folder, or Modal rejecting the credentials or secret names.
+        VasegError: no Modal credentials or Modal unreachable (checked before anything is built),
+            a bad run name or dataset folder, or Modal rejecting the credentials or secret names.
     """
-    check_modal_credentials()
+    require_modal()
     name = check_run_name(settings.run_dir.name)
     import modal
 
@@ -192,17 +206,22 @@ def _print_detached(settings: Settings, name: str, call_id: str) -> None:
     )
 
 
-def precompute_remote(settings: Settings, *, push: bool = True) -> Any:  # -> PrecomputeReport
-    """Download, precompute and (with ``push``) publish the dataset inside Modal; return the report.
+def precompute_remote(settings: Settings, *, push: bool = True, force_download: bool = False) -> Any:
+    """Download, precompute and (with ``push``) publish the dataset inside Modal; return the PrecomputeReport.
 
-    The raw data goes to the Volume under ``raw/...`` (downloaded once), shards are written
+    The raw data goes to the Volume under ``raw/...`` (downloaded once; again with
+    ``force_download``, which replaces a partial download left there), shards are written
     by ``workers`` CPU containers in parallel, and the finished dataset stays on the Volume
     under ``datasets/hub/REPO/REVISION`` where ``vaseg train --remote`` finds it.
 
     Raises:
-        VasegError: no Modal credentials, or Modal rejecting the credentials or secret names.
+        VasegError: no Modal credentials, Modal unreachable, or Modal rejecting the credentials or
+            secret names.
     """
-    check_modal_credentials()
+    from visionassist_seg.hub import check_repo_id
+
+    check_repo_id(settings.hf_repo, "hf_repo")  # it names the Volume folder as well as the Hub repository
+    require_modal()
     import modal
 
     from visionassist_seg.remote.app import build_app
@@ -213,7 +232,7 @@ def precompute_remote(settings: Settings, *, push: bool = True) -> Any:  # -> Pr
         remote = build_app(settings, command="precompute", push=push)
         prepare, write_shards, finalize = (remote.functions[job] for job in ("prepare", "write_shards", "finalize"))
         with modal.enable_output(), remote.app.run():
-            tasks = prepare.remote(payload)
+            tasks = prepare.remote(payload, force_download)
             groups = shard_groups(tasks, settings.workers)
             err_console.print(f"Writing {len(tasks)} shards in {len(groups)} Modal containers")
             started = time.perf_counter()
@@ -230,15 +249,14 @@ def fetch_run(settings: Settings, name: str, destination: Path | None = None) ->
     """Copy run ``name`` from the Volume into ``destination`` (default: next to ``run_dir``, named NAME).
 
     Raises:
-        VasegError: no Modal credentials, a bad name, or no such run on the Volume.
+        VasegError: no Modal credentials, Modal unreachable, a bad name, no such Volume, or no such
+            run on the Volume.
     """
-    check_modal_credentials()
     check_run_name(name)
-    import modal
-
+    require_modal()
     target = destination if destination is not None else settings.run_dir.parent / name
     with _modal_errors():
-        volume = modal.Volume.from_name(settings.modal_volume)
+        volume = existing_volume(settings.modal_volume)
         status = read_json(volume, f"{run_key(name)}/{STATUS_FILE}")
         files = download_dir(volume, run_key(name), target)
     if not files:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from visionassist_seg.errors import VasegError
-from visionassist_seg.remote.volume import STATUS_FILE
+from visionassist_seg.remote.volume import STATUS_FILE, clear_snapshot, read_snapshot, write_snapshot
 from visionassist_seg.settings import Settings
 
 
@@ -57,24 +57,81 @@ def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
 
 
 def ensure_hub_dataset(settings: Settings) -> Path:
-    """Return the dataset folder, downloading the Hub repository into it first if it holds no shards."""
-    from visionassist_seg.data.schema import MANIFEST, list_shards
+    """Return the Volume folder holding Hub dataset ``hf_repo`` at ``hf_revision``, downloading it when needed.
+
+    The folder is used as it is when its snapshot record (`read_snapshot`) says it was written by
+    ``vaseg precompute --remote`` without a push, or holds the Hub commit the revision points at
+    now (one small metadata request). Otherwise the revision is downloaded, and dataset files of
+    an older commit are removed. When the Hub cannot be asked (unreachable, or the HF secret
+    refused), a complete copy already on the Volume is used, with a warning, instead of failing.
+    """
+    from visionassist_seg.hub import revision_sha
 
     dataset_dir = settings.training_dataset()
-    if (dataset_dir / MANIFEST).is_file() and list_shards(dataset_dir):
-        print(f"Using the dataset cached on the Volume at {dataset_dir}")
+    snapshot = read_snapshot(dataset_dir)
+    if snapshot is not None and snapshot["origin"] == "precompute" and snapshot["sha"] is None:
+        print(f"Using the dataset `vaseg precompute --remote` wrote on the Volume at {dataset_dir} (never pushed)")
         return dataset_dir
-    print(f"Downloading {settings.hf_repo} into the Volume at {dataset_dir} (once; later runs reuse it)")
-    download_hub_dataset(settings, dataset_dir)
+    try:
+        current = revision_sha(settings.hf_repo, settings.hf_revision, token=_hub_token(settings))
+    except VasegError as err:
+        if snapshot is None:  # nothing complete on the Volume (an interrupted refresh leaves no record)
+            raise
+        print(f"Warning: could not check {settings.hf_repo} on the Hub, so the copy already on the Volume at "
+              f"{dataset_dir} is used. {err.message}")
+        return dataset_dir
+    if snapshot is not None and snapshot["sha"] == current:
+        print(f"Using the dataset cached on the Volume at {dataset_dir} (Hub commit {current[:8]})")
+        return dataset_dir
+    print(f"Downloading {settings.hf_repo} at commit {current[:8]} into the Volume at {dataset_dir} "
+          "(later runs reuse it)")
+    refresh_hub_dataset(settings, dataset_dir, current)
     commit_volume(settings)
     return dataset_dir
 
 
-def download_hub_dataset(settings: Settings, dataset_dir: Path) -> None:
+def refresh_hub_dataset(settings: Settings, dataset_dir: Path, sha: str) -> None:
+    """Make ``dataset_dir`` hold exactly the dataset files of Hub commit ``sha`` and record it.
+
+    Files already there and unchanged are not fetched again; dataset files the commit does not
+    have (shards of an earlier push with another shard size) are deleted, so training never
+    reads two versions at once. The record is written last: an interrupted refresh is redone.
+    """
+    from visionassist_seg.hub import list_dataset_files, stale_dataset_files
+
+    clear_snapshot(dataset_dir)
+    download_hub_dataset(settings, dataset_dir, revision=sha)
+    on_hub = list_dataset_files(settings.hf_repo, sha, token=_hub_token(settings))
+    for path in stale_dataset_files(dataset_dir, on_hub):
+        path.unlink()
+    write_snapshot(dataset_dir, "hub", settings.hf_repo, sha)
+
+
+def _pushed_commit(settings: Settings) -> str:
+    """Return the Hub commit the push just made, so remote training reuses the Volume copy without a download.
+
+    The push has succeeded by then; if the Hub cannot be asked, "" (never a commit id) makes the
+    next remote training compare with the Hub itself instead of failing this job.
+    """
+    from visionassist_seg.hub import revision_sha
+
+    try:
+        return revision_sha(settings.hf_repo, settings.hf_revision, token=_hub_token(settings))
+    except VasegError as err:
+        print(f"Warning: pushed, but could not read back the Hub commit ({err.message})")
+        return ""
+
+
+def _hub_token(settings: Settings) -> str | None:
+    return settings.hf_token.get_secret_value() if settings.hf_token else None
+
+
+def download_hub_dataset(settings: Settings, dataset_dir: Path, revision: str | None = None) -> None:
     """Download the shards, manifest and card of Hub dataset ``hf_repo`` into ``dataset_dir``.
 
-    Unlike `visionassist_seg.hub.download_dataset`'s default (the Hub cache), the files land in a
-    plain folder on the Volume, where every later container finds them.
+    ``revision`` defaults to ``hf_revision``. Unlike `visionassist_seg.hub.download_dataset`'s
+    default (the Hub cache), the files land in a plain folder on the Volume, where every later
+    container finds them.
 
     Raises:
         VasegError: the repository or revision does not exist or is not readable with the token
@@ -82,8 +139,8 @@ def download_hub_dataset(settings: Settings, dataset_dir: Path) -> None:
     """
     from visionassist_seg.hub import download_dataset
 
-    token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    download_dataset(settings.hf_repo, settings.hf_revision, local_dir=dataset_dir, token=token)
+    revision = revision or settings.hf_revision
+    download_dataset(settings.hf_repo, revision, local_dir=dataset_dir, token=_hub_token(settings))
 
 
 def _summary(result: Any) -> Any:
@@ -123,19 +180,26 @@ def train_job(payload: str, dataset_from_hub: bool) -> dict[str, Any]:
     return record
 
 
-def prepare_job(payload: str) -> list:  # -> list[ShardTask]
-    """Download the raw data into the Volume unless already there; return the shard plan."""
+def prepare_job(payload: str, force_download: bool = False) -> list:  # -> list[ShardTask]
+    """Download the raw data into the Volume unless already there (or ``force_download``); return the shard plan.
+
+    ``force_download`` replaces what the Volume holds: the way out of a partial archive an
+    interrupted download left there, which kagglehub otherwise refuses to overwrite.
+    """
     from visionassist_seg.data.precompute import plan_shards
     from visionassist_seg.data.raw import is_complete
     from visionassist_seg.kaggle import ensure_raw
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
-    if is_complete(settings.raw_dir):
+    # The shards are about to change: until finalize records them again, nothing may reuse the folder as a cache.
+    clear_snapshot(settings.output_dir)
+    commit_volume(settings)
+    if is_complete(settings.raw_dir) and not force_download:
         print(f"Using the raw data cached on the Volume at {settings.raw_dir}")
     else:
         print(f"Fetching raw data ({settings.source}) into the Volume at {settings.raw_dir} (once)")
-        ensure_raw(settings)
+        ensure_raw(settings, force=force_download)
         commit_volume(settings)
     return plan_shards(settings)
 
@@ -184,4 +248,8 @@ def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: 
         cores = max(1, int(settings.modal_cpu))
         url = push_dataset(settings.output_dir, settings.model_copy(update={"workers": cores}), progress=False)
         print(f"Pushed to {url}")
+        write_snapshot(settings.output_dir, "precompute", settings.hf_repo, _pushed_commit(settings))
+    else:
+        write_snapshot(settings.output_dir, "precompute", settings.hf_repo, None)
+    commit_volume(settings)
     return report

@@ -4,7 +4,8 @@ Volume layout (mounted at ``/vol`` in every container):
 
 - ``runs/NAME/``: a training run folder (checkpoints, ONNX, metrics, plots, ``remote.json``);
 - ``datasets/hub/OWNER/NAME/REVISION/``: a precomputed dataset, the cache of a Hub repository
-  (written by ``vaseg precompute --remote`` or downloaded once by the first remote training);
+  (written by ``vaseg precompute --remote`` or downloaded by a remote training), with
+  `SNAPSHOT_FILE` saying where its files came from (see `read_snapshot`);
 - ``datasets/local/NAME/``: a local precomputed folder uploaded for ``vaseg train --remote --dataset``;
 - ``raw/kaggle/OWNER/NAME/``, ``raw/synthetic/countN-seedS/``: raw OpenEDS trees, downloaded once;
 - ``uploads/NAME/``: a checkpoint uploaded to resume run NAME from.
@@ -22,6 +23,8 @@ from visionassist_seg.settings import Settings
 
 VOLUME_MOUNT = PurePosixPath("/vol")
 STATUS_FILE = "remote.json"
+# Inside vaseg's private folder of the dataset: never pushed, never read as data.
+SNAPSHOT_FILE = ".vaseg/hub-snapshot.json"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -62,9 +65,56 @@ def upload_key(name: str, filename: str) -> str:
     return f"uploads/{name}/{filename}"
 
 
+def write_snapshot(dataset_dir: Path, origin: str, repo_id: str, sha: str | None) -> None:
+    """Record in ``dataset_dir`` that its files are complete and came from ``origin`` at Hub commit ``sha``.
+
+    ``origin`` is "hub" (downloaded at commit ``sha``) or "precompute" (written on the Volume by
+    ``vaseg precompute --remote``; ``sha`` is the commit its push made, None without a push).
+    """
+    from visionassist_seg.data.shards import write_json_atomic
+
+    write_json_atomic(Path(dataset_dir) / SNAPSHOT_FILE, {"origin": origin, "repo": repo_id, "sha": sha})
+
+
+def read_snapshot(dataset_dir: Path) -> dict[str, Any] | None:
+    """Return the record `write_snapshot` left in ``dataset_dir``, or None (none yet, or unreadable)."""
+    path = Path(dataset_dir) / SNAPSHOT_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) and record.get("origin") in ("hub", "precompute") else None
+
+
+def clear_snapshot(dataset_dir: Path) -> None:
+    """Forget where ``dataset_dir``'s files came from: the next run downloads them again."""
+    (Path(dataset_dir) / SNAPSHOT_FILE).unlink(missing_ok=True)
+
+
 def mounted(key: str) -> PurePosixPath:
     """Return where Volume path ``key`` appears inside a container."""
     return VOLUME_MOUNT / key
+
+
+def existing_volume(name: str):  # -> modal.Volume
+    """Return the Modal Volume ``name``, looked up now (never created).
+
+    Raises:
+        VasegError: there is no Volume of that name in the current Modal environment.
+    """
+    import modal
+    from modal.exception import NotFoundError
+
+    volume = modal.Volume.from_name(name)
+    try:
+        volume.hydrate()
+    except NotFoundError:
+        raise VasegError(
+            f"Modal Volume {name!r} does not exist in the current Modal environment. vaseg creates it on the "
+            "first `vaseg train --remote` or `vaseg precompute --remote`; list your Volumes with `modal volume "
+            "list` and set modal_volume in vaseg.toml (or VASEG_MODAL_VOLUME) to the one your runs used."
+        ) from None
+    return volume
 
 
 def list_files(volume, key: str) -> list:  # volume: modal.Volume -> list[modal.volume.FileEntry]
