@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from visionassist_seg import __version__
 from visionassist_seg.data.raw import RAW_SPLITS, RawSample, has_labels, list_split, read_image, read_label, require_data_root
 from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards, shard_name
-from visionassist_seg.data.shards import write_json_atomic
+from visionassist_seg.data.shards import COLUMN_ENCODINGS, write_json_atomic
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops import intensity, labels
 
@@ -139,6 +139,7 @@ def task_fingerprint(task: ShardTask, settings: Settings | ShardSettings) -> str
         "preprocessing": PREPROCESSING,
         "compression_level": settings.compression_level,
         "row_group_size": settings.row_group_size,
+        "encodings": COLUMN_ENCODINGS,  # a shard written with other encodings is rewritten, not resumed
         "version": __version__,
         "name": task.name,
     }
