@@ -190,3 +190,17 @@ def test_split_streams_copies_when_opencv_allocates_new_planes(monkeypatch):
     out = np.zeros(values.nbytes, dtype=np.uint8)
     split_streams(values, out)
     assert np.array_equal(out, values.view(np.uint8).reshape(-1, 4).T.reshape(-1))
+
+
+def test_dictionary_values_are_one_bit_packed_run_then_one_value_rle_runs():
+    column = ArrayColumn("a", (2, 5), np.dtype(np.uint8), DICTIONARY)
+    page = column.page_buffer()
+    values = page[len(column.levels()) :]
+    column.encode_values(np.arange(1, 11, dtype=np.uint8).reshape(2, 5), values)
+    # bit width 8; header (1 group << 1 | bit-packed); 8 index bytes; RLE runs (1 << 1) of 9 and of 10
+    assert values.tolist() == [8, 0x03, 1, 2, 3, 4, 5, 6, 7, 8, 0x02, 9, 0x02, 10]
+
+
+def test_array_column_rejects_dictionary_for_floats():
+    with pytest.raises(ValueError, match="needs uint8"):
+        ArrayColumn("a", (2,), np.dtype(np.float32), DICTIONARY)
