@@ -16,6 +16,12 @@ and decompress + decode ms per sample:
   it (a flat INT32 column, one page a row); its times are pyarrow's write and read of
   that column, an optimistic bound for an encoder of our own.
 
+Then whole shards, as precompute writes them (all six columns, row groups of 16), with
+the uint8 columns in the old layout (byte_stream_split) and the new one (dictionary):
+bytes per sample on disk, ShardWriter ms per sample, and the training loader's page
+path (`RowPages`) ms per row to decode image + label; the two layouts interleaved so a
+busy machine slows both alike.
+
     python benchmarks/uint8_encodings.py              # 32 samples
     python benchmarks/uint8_encodings.py --samples 64
 """
@@ -23,8 +29,11 @@ and decompress + decode ms per sample:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -37,8 +46,56 @@ def synthetic_rows(count: int) -> list[dict[str, np.ndarray]]:
     rows = []
     for index in range(count):
         sample = preprocess_sample(*make_sample(0, "train", index))
-        rows.append({"image": sample.image, "label": sample.label})
+        rows.append(
+            {"image": sample.image, "label": sample.label, "spatial_weights": sample.spatial_weights,
+             "dist_map": sample.dist_map, "filename": f"{index:07d}", "preprocessed": True}
+        )
     return rows
+
+
+def measure_shards(rows: list[dict], repeats: int) -> dict[str, tuple[float, float, float]]:
+    """Return {uint8 layout: (bytes/sample, best write ms/sample, best image + label decode ms/row)}, runs interleaved."""
+    from visionassist_seg.data.parquet_writer import BYTE_STREAM_SPLIT, DICTIONARY, ShardWriter
+    from visionassist_seg.data.shards import compression_levels, hf_key_value_metadata, shard_columns
+
+    layouts = {
+        name: [dataclasses.replace(c, encoding=name) if c.dtype == np.uint8 else c for c in shard_columns()]
+        for name in (BYTE_STREAM_SPLIT, DICTIONARY)
+    }
+    metadata, levels = hf_key_value_metadata(), compression_levels(3)
+    times: dict[str, list[float]] = {name: [] for name in layouts}
+    decode: dict[str, list[float]] = {name: [] for name in layouts}
+    sizes: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):
+            for name, columns in layouts.items():
+                path = Path(tmp) / f"{name}.parquet"
+                start = time.perf_counter()
+                with ShardWriter(path, columns, metadata, levels) as writer:
+                    for first in range(0, len(rows), 16):
+                        writer.write_rows(rows[first : first + 16])
+                times[name].append((time.perf_counter() - start) * 1e3 / len(rows))
+                sizes[name] = path.stat().st_size
+                decode[name].append(_page_decode_ms(path))
+    return {name: (sizes[name] / len(rows), min(times[name]), min(decode[name])) for name in layouts}
+
+
+def _page_decode_ms(path: Path) -> float:
+    """Return ms per row for the loader's page path to decode the image and label columns of ``path``."""
+    from visionassist_seg.train.loader import ParquetReader, index_split
+
+    reader = ParquetReader()
+    elapsed, count = 0.0, 0
+    for piece in index_split("train", [path]).slices:
+        pages = reader.row_pages(piece)
+        start = time.perf_counter()
+        for k in range(piece.rows):
+            for name in ("image", "label"):
+                pages._decode(name, pages.columns[name], k)
+        elapsed += time.perf_counter() - start
+        count += piece.rows
+    reader.close()
+    return elapsed * 1e3 / count
 
 
 def _bitpacked_header(count: int) -> bytes:
@@ -144,6 +201,10 @@ def main() -> None:
             size = runs[0][0]
             encode_ms, decode_ms = min(r[1] for r in runs), min(r[2] for r in runs)
             print(f"{column:7} {candidate:34} {size:12,.0f} {encode_ms:10.3f} {decode_ms:10.3f}")
+    print("\nwhole shards (all columns, zstd as precompute writes them), uint8 layouts interleaved")
+    print(f"{'uint8 layout':34} {'bytes/sample':>12} {'write ms/sample':>16} {'page-path decode ms/row':>24}")
+    for name, (size, ms, decode_ms) in measure_shards(rows, args.repeats).items():
+        print(f"{name:34} {size:12,.0f} {ms:16.2f} {decode_ms:24.3f}")
 
 
 if __name__ == "__main__":
