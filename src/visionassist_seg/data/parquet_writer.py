@@ -362,6 +362,7 @@ class ShardWriter:
         self._codecs = {name: pa.Codec("zstd", compression_level=level) for name, level in compression_levels.items()}
         self._arrays = list(arrays)
         self._pages = {column.name: column.page_buffer() for column in self._arrays}
+        self._values_at = {column.name: len(column.levels()) for column in self._arrays}  # values follow the levels
         self._metadata = key_value_metadata
         self._row_groups: list[bytes] = []
         self._rows = 0
@@ -412,7 +413,7 @@ class ShardWriter:
                 raise ValueError(f"column {column.name}: row {row['filename']} has shape {row[column.name].shape}, expected {column.shape}")
         for column in self._arrays:
             page, chunk = self._pages[column.name], self._chunks[column.name]
-            column.encode_values(row[column.name], page[len(column.levels()) :])
+            column.encode_values(row[column.name], page[self._values_at[column.name] :])
             if column.encoding == DICTIONARY and not chunk.size:
                 # Each column chunk (row group) starts with its own dictionary page.
                 self._add_page(chunk, _IDENTITY_DICTIONARY.view(np.uint8), len(_IDENTITY_DICTIONARY), _PLAIN, column.name, _DICTIONARY_PAGE)

@@ -331,7 +331,8 @@ class RowPages:
         shape, dtype = ARRAY_SHAPES[name], np.dtype(ARRAY_DTYPES[name])
         count, itemsize = int(np.prod(shape)), column.chunk.dtype.itemsize
         if encoding in DICTIONARY_ENCODINGS:
-            # An identity dictionary with 8-bit indices (vaseg's uint8 columns): the page's bytes.
+            # vaseg's uint8 columns (identity dictionary, 8-bit indices) come back as a view
+            # of the page, with no cast; other dictionaries are looked up.
             decoded = dictionary_decode(values, column.dictionary, count)
             return (decoded if decoded.dtype == dtype else decoded.astype(dtype)).reshape(shape)
         if len(values) != count * itemsize:
