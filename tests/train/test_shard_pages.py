@@ -158,3 +158,8 @@ def _read_chunk(path, chunk) -> np.ndarray:
         return read_chunk(fd, chunk)
     finally:
         os.close(fd)
+
+
+def test_truncated_run_header_is_unsupported_not_an_index_error():
+    with pytest.raises(Unsupported):
+        rle_hybrid(bytes([0x83]), 8, 8)  # a varint whose continuation byte is missing

@@ -342,6 +342,9 @@ class _ThriftReader:
         return self.struct(), self.pos
 
     def _byte(self) -> int:
+        if self.pos >= len(self.buffer):
+            # A truncated header or run: let pyarrow read the chunk and report what is wrong.
+            raise Unsupported(f"data ends at byte {self.pos}")
         value = self.buffer[self.pos]
         self.pos += 1
         return value
