@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visionassist_seg.data.byte_streams import split_streams
-from visionassist_seg.data.parquet_writer import ArrayColumn, ShardWriter, level_runs, thrift_struct
+from visionassist_seg.data.parquet_writer import (
+    BYTE_STREAM_SPLIT,
+    DICTIONARY,
+    PLAIN,
+    ArrayColumn,
+    ShardWriter,
+    level_runs,
+    thrift_struct,
+)
 from visionassist_seg.data.schema import dataset_features
 from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table, sha256_file
 from visionassist_seg.data.synthetic import make_sample
@@ -72,13 +80,15 @@ def test_shard_writer_rejects_wrong_shape(tmp_path):
 @given(
     shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
     dtype=st.sampled_from([np.uint8, np.float32]),
-    split=st.booleans(),
+    encoding=st.sampled_from([PLAIN, BYTE_STREAM_SPLIT, DICTIONARY]),
     rows=st.integers(1, 3),
     seed=st.integers(0, 2**16),
 )
-def test_shard_writer_any_shape_round_trips(tmp_path_factory, shape, dtype, split, rows, seed):
+def test_shard_writer_any_shape_round_trips(tmp_path_factory, shape, dtype, encoding, rows, seed):
     rng = np.random.default_rng(seed)
-    column = ArrayColumn("a", shape, np.dtype(dtype), byte_stream_split=split)
+    if encoding == DICTIONARY and dtype != np.uint8:
+        encoding = PLAIN
+    column = ArrayColumn("a", shape, np.dtype(dtype), encoding)
     arrays = [(rng.random(shape) * 250).astype(dtype) for _ in range(rows)]
     path = tmp_path_factory.mktemp("rt") / "a.parquet"
     with ShardWriter(path, [column], {}, {"a": 1, "filename": 1, "preprocessed": 1}) as writer:
@@ -180,3 +190,17 @@ def test_split_streams_copies_when_opencv_allocates_new_planes(monkeypatch):
     out = np.zeros(values.nbytes, dtype=np.uint8)
     split_streams(values, out)
     assert np.array_equal(out, values.view(np.uint8).reshape(-1, 4).T.reshape(-1))
+
+
+def test_dictionary_values_are_one_bit_packed_run_then_one_value_rle_runs():
+    column = ArrayColumn("a", (2, 5), np.dtype(np.uint8), DICTIONARY)
+    page = column.page_buffer()
+    values = page[len(column.levels()) :]
+    column.encode_values(np.arange(1, 11, dtype=np.uint8).reshape(2, 5), values)
+    # bit width 8; header (1 group << 1 | bit-packed); 8 index bytes; RLE runs (1 << 1) of 9 and of 10
+    assert values.tolist() == [8, 0x03, 1, 2, 3, 4, 5, 6, 7, 8, 0x02, 9, 0x02, 10]
+
+
+def test_array_column_rejects_dictionary_for_floats():
+    with pytest.raises(ValueError, match="needs uint8"):
+        ArrayColumn("a", (2,), np.dtype(np.float32), DICTIONARY)

@@ -5,7 +5,8 @@ list (HF ``Array2D``/``Array3D``), and pyarrow derives repetition and definition
 value by value: about 14 ms per 400x640 sample before any compression, more than all of
 the preprocessing. With fixed shapes and no nulls the levels of every row are the same
 bytes, so this writer encodes them once per column and writes each row as one data page
-(levels + values, zstd-compressed). Values use PLAIN or BYTE_STREAM_SPLIT encoding.
+(levels + values, zstd-compressed). Float values use PLAIN or BYTE_STREAM_SPLIT; uint8
+values use RLE_DICTIONARY over the identity dictionary 0..255 (see `ArrayColumn`).
 
 The file is standard parquet (format 2.6 features, data page v1). Its key-value
 metadata (``ARROW:schema`` and ``huggingface``) is taken from a file pyarrow writes
@@ -33,9 +34,9 @@ from visionassist_seg.data.byte_streams import split_streams
 _BOOLEAN, _INT32, _FLOAT, _BYTE_ARRAY = 0, 1, 4, 6
 _REQUIRED, _OPTIONAL, _REPEATED = 0, 1, 2
 _CONVERTED_UTF8, _CONVERTED_LIST, _CONVERTED_UINT_8 = 0, 3, 11
-_PLAIN, _RLE, _BYTE_STREAM_SPLIT = 0, 3, 9
+_PLAIN, _RLE, _RLE_DICTIONARY, _BYTE_STREAM_SPLIT = 0, 3, 8, 9
 _ZSTD = 6
-_DATA_PAGE = 0
+_DATA_PAGE, _DICTIONARY_PAGE = 0, 2
 MAGIC = b"PAR1"
 
 # Bytes hashed and written at a time (see ShardWriter._write).
@@ -43,6 +44,13 @@ _WRITE_BLOCK = 256 * 1024
 
 # Thrift compact protocol type ids
 _T_TRUE, _T_FALSE, _T_BYTE, _T_I32, _T_I64, _T_BINARY, _T_LIST, _T_STRUCT = 1, 2, 3, 5, 6, 8, 9, 12
+
+# Value encodings an `ArrayColumn` can use, and the parquet encoding each writes in data pages.
+PLAIN, BYTE_STREAM_SPLIT, DICTIONARY = "plain", "byte_stream_split", "dictionary"
+_PAGE_ENCODINGS = {PLAIN: _PLAIN, BYTE_STREAM_SPLIT: _BYTE_STREAM_SPLIT, DICTIONARY: _RLE_DICTIONARY}
+# The dictionary of every DICTIONARY column: index i stands for the value i, so the
+# indices are the uint8 values themselves.
+_IDENTITY_DICTIONARY = np.arange(256, dtype="<i4")
 
 
 _TYPE_IDS = {
@@ -146,12 +154,27 @@ def level_runs(shape: tuple[int, ...]) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class ArrayColumn:
-    """A fixed-shape array column stored as nested lists; no nulls."""
+    """A fixed-shape array column stored as nested lists; no nulls.
+
+    ``encoding`` is how the values are written: `PLAIN`, `BYTE_STREAM_SPLIT` or, for
+    uint8 only, `DICTIONARY`. uint8 is stored as INT32 (parquet has no 8-bit type), and
+    DICTIONARY keeps it at one byte a value in a form every reader knows: an identity
+    dictionary 0..255 once per column chunk, then per row one RLE/bit-packed hybrid run
+    of 8-bit indices (the raw uint8 bytes), with the last ``size % 8`` values as RLE runs
+    of one. BYTE_STREAM_SPLIT on INT32 is smaller to write but needs pyarrow >= 16 and
+    duckdb >= 2.0 to read (REFERENCE section 7); shards written with it exist on disk.
+    """
 
     name: str
     shape: tuple[int, ...]
-    dtype: np.dtype  # numpy dtype of the values
-    byte_stream_split: bool
+    dtype: np.dtype  # numpy dtype of the values: uint8 or float32
+    encoding: str = PLAIN
+
+    def __post_init__(self) -> None:
+        if self.encoding not in _PAGE_ENCODINGS:
+            raise ValueError(f"column {self.name}: unknown encoding {self.encoding!r}, expected one of {sorted(_PAGE_ENCODINGS)}")
+        if self.encoding == DICTIONARY and self.dtype != np.uint8:
+            raise ValueError(f"column {self.name}: {DICTIONARY} encoding needs uint8 values, not {self.dtype}")
 
     @property
     def size(self) -> int:
@@ -161,6 +184,11 @@ class ArrayColumn:
     @property
     def physical(self) -> int:
         return _FLOAT if self.dtype == np.float32 else _INT32
+
+    @property
+    def page_encoding(self) -> int:
+        """Return the parquet encoding of this column's data pages."""
+        return _PAGE_ENCODINGS[self.encoding]
 
     @property
     def max_definition(self) -> int:
@@ -174,25 +202,38 @@ class ArrayColumn:
         return _row_levels(self.shape, self.max_definition)
 
     def page_buffer(self) -> np.ndarray:
-        """Return a reusable uint8 page buffer: this column's levels, then room for one row's values."""
+        """Return a reusable uint8 page buffer: this column's levels, then room for one row's values.
+
+        The parts of the values section that are the same for every row (zero high-byte
+        streams, run headers) are written here once.
+        """
         levels = np.frombuffer(self.levels(), dtype=np.uint8)
-        page = np.zeros(levels.size + 4 * self.size, dtype=np.uint8)
-        page[: levels.size] = levels
-        return page
+        if self.encoding == DICTIONARY:
+            values = np.frombuffer(_identity_index_template(self.size), dtype=np.uint8)
+        else:
+            values = np.zeros(4 * self.size, dtype=np.uint8)
+        return np.concatenate([levels, values])
 
     def encode_values(self, array: np.ndarray, out: np.ndarray) -> None:
-        """Write one row's values into ``out`` (4 bytes a value): PLAIN, or BYTE_STREAM_SPLIT.
+        """Write one row's values into ``out``, the values section of a `page_buffer`.
 
-        For uint8 data stored as INT32 with BYTE_STREAM_SPLIT, only the first (low byte)
-        stream changes; the three high-byte streams stay zero from the buffer's creation.
+        For uint8 data only the value bytes change: with BYTE_STREAM_SPLIT the first
+        (low byte) stream, the three high-byte streams staying zero; with DICTIONARY the
+        bit-packed run's bytes and the values of the trailing one-value RLE runs.
         """
         size = self.size
-        if self.physical == _INT32:
-            if self.byte_stream_split:
+        if self.encoding == DICTIONARY:
+            flat = array.reshape(-1)
+            packed = size - size % 8
+            start = len(out) - 2 * (size - packed) - packed
+            out[start : start + packed] = flat[:packed]
+            out[start + packed + 1 :: 2] = flat[packed:]
+        elif self.physical == _INT32:
+            if self.encoding == BYTE_STREAM_SPLIT:
                 out[:size] = array.reshape(-1)
             else:
                 out.view("<i4")[:] = array.reshape(-1)
-        elif self.byte_stream_split:
+        elif self.encoding == BYTE_STREAM_SPLIT:
             split_streams(np.ascontiguousarray(array, dtype="<f4"), out)
         else:
             out.view("<f4")[:] = array.reshape(-1)
@@ -225,6 +266,19 @@ def _row_levels(shape: tuple[int, ...], max_definition: int) -> bytes:
     return struct.pack("<i", len(repetition)) + repetition + struct.pack("<i", len(definition)) + definition
 
 
+@functools.lru_cache(maxsize=16)
+def _identity_index_template(size: int) -> bytes:
+    """Return the values section of a DICTIONARY page for ``size`` values, with every value 0.
+
+    Layout: bit width 8, one bit-packed run of ``size // 8`` groups of 8 one-byte indices,
+    then the remaining ``size % 8`` values as RLE runs of one (``0x02``, value byte), so
+    no group is padded past the page's value count.
+    """
+    packed, tail = size - size % 8, size % 8
+    run = _varint((packed // 8) << 1 | 1) + bytes(packed) if packed else b""
+    return bytes([8]) + run + bytes([1 << 1, 0]) * tail
+
+
 _LIST_LOGICAL = thrift_struct([(3, "struct", thrift_struct([]))])
 _UINT8_LOGICAL = thrift_struct([(10, "struct", thrift_struct([(1, "byte", 8), (2, "bool", False)]))])
 _STRING_LOGICAL = thrift_struct([(1, "struct", thrift_struct([]))])
@@ -245,10 +299,13 @@ class _ChunkBuffer:
         self._data = np.empty(0, dtype=np.uint8)
         self.size = 0
         self.uncompressed = 0  # what the pages would take uncompressed (headers included)
+        self.first_page = 0  # bytes of the first page (header included): a dictionary page's extent
 
     def append(self, header: bytes, page, payload_size: int) -> None:  # page: buffer
         data = np.frombuffer(page, dtype=np.uint8)
         end = self.size + len(header) + data.size
+        if not self.size:
+            self.first_page = end
         if end > self._data.size:
             # Powers of two: every shard's writer asks for the same sizes, which the
             # allocator hands back from earlier shards instead of fragmenting memory.
@@ -265,7 +322,7 @@ class _ChunkBuffer:
         return memoryview(self._data[: self.size])
 
     def clear(self) -> None:
-        self.size = self.uncompressed = 0
+        self.size = self.uncompressed = self.first_page = 0
 
 
 @dataclass
@@ -276,7 +333,13 @@ class _ChunkMeta:
     num_values: int
     uncompressed: int
     compressed: int
-    offset: int
+    offset: int  # of the first data page
+    dictionary_offset: int | None = None  # of the dictionary page, which precedes the data pages
+
+    @property
+    def start(self) -> int:
+        """Return where the column chunk starts in the file."""
+        return self.offset if self.dictionary_offset is None else self.dictionary_offset
 
 
 class ShardWriter:
@@ -299,6 +362,7 @@ class ShardWriter:
         self._codecs = {name: pa.Codec("zstd", compression_level=level) for name, level in compression_levels.items()}
         self._arrays = list(arrays)
         self._pages = {column.name: column.page_buffer() for column in self._arrays}
+        self._values_at = {column.name: len(column.levels()) for column in self._arrays}  # values follow the levels
         self._metadata = key_value_metadata
         self._row_groups: list[bytes] = []
         self._rows = 0
@@ -348,10 +412,12 @@ class ShardWriter:
             if row[column.name].shape != column.shape:
                 raise ValueError(f"column {column.name}: row {row['filename']} has shape {row[column.name].shape}, expected {column.shape}")
         for column in self._arrays:
-            page = self._pages[column.name]
-            column.encode_values(row[column.name], page[page.size - 4 * column.size :])
-            encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
-            self._add_page(self._chunks[column.name], page, column.size, encoding, column.name)
+            page, chunk = self._pages[column.name], self._chunks[column.name]
+            column.encode_values(row[column.name], page[self._values_at[column.name] :])
+            if column.encoding == DICTIONARY and not chunk.size:
+                # Each column chunk (row group) starts with its own dictionary page.
+                self._add_page(chunk, _IDENTITY_DICTIONARY.view(np.uint8), len(_IDENTITY_DICTIONARY), _PLAIN, column.name, _DICTIONARY_PAGE)
+            self._add_page(chunk, page, column.size, column.page_encoding, column.name)
         self._pending_filenames.append(row["filename"])
         self._pending_flags.append(row["preprocessed"])
 
@@ -365,23 +431,24 @@ class ShardWriter:
         chunks.append(self._write_flat_chunk("preprocessed", _BOOLEAN, _plain_bools(self._pending_flags), count))
         self._pending_filenames, self._pending_flags = [], []
         total = sum(c.uncompressed for c in chunks)
-        columns = [thrift_struct([(2, "i64", c.offset), (3, "struct", _column_meta(c))]) for c in chunks]
+        columns = [thrift_struct([(2, "i64", c.start), (3, "struct", _column_meta(c))]) for c in chunks]
         self._row_groups.append(
             thrift_struct(
-                [(1, "list_struct", columns), (2, "i64", total), (3, "i64", count), (5, "i64", chunks[0].offset),
+                [(1, "list_struct", columns), (2, "i64", total), (3, "i64", count), (5, "i64", chunks[0].start),
                  (6, "i64", sum(c.compressed for c in chunks)), (7, "i32", len(self._row_groups))]
             )
         )
         self._rows += count
 
-    def _add_page(self, chunk: _ChunkBuffer, payload, num_values: int, encoding: int, codec_name: str) -> None:  # payload: buffer
+    def _add_page(self, chunk: _ChunkBuffer, payload, num_values: int, encoding: int, codec_name: str, page_type: int = _DATA_PAGE) -> None:  # payload: buffer
         # A pyarrow Buffer rather than bytes: freed right after the copy into the chunk,
         # so the pool hands the same memory back for the next page.
         compressed = self._codecs[codec_name].compress(payload)
-        header = thrift_struct(
-            [(1, "i32", _DATA_PAGE), (2, "i32", len(payload)), (3, "i32", compressed.size),
-             (5, "struct", thrift_struct([(1, "i32", num_values), (2, "i32", encoding), (3, "i32", _RLE), (4, "i32", _RLE)]))]
-        )
+        if page_type == _DICTIONARY_PAGE:
+            page_header = (7, "struct", thrift_struct([(1, "i32", num_values), (2, "i32", encoding)]))
+        else:
+            page_header = (5, "struct", thrift_struct([(1, "i32", num_values), (2, "i32", encoding), (3, "i32", _RLE), (4, "i32", _RLE)]))
+        header = thrift_struct([(1, "i32", page_type), (2, "i32", len(payload)), (3, "i32", compressed.size), page_header])
         chunk.append(header, compressed, len(payload))
 
     def _write_chunk(self, chunk: _ChunkBuffer) -> tuple[int, int, int]:
@@ -393,9 +460,15 @@ class ShardWriter:
         return sizes
 
     def _write_array_chunk(self, column: ArrayColumn, count: int) -> _ChunkMeta:
-        offset, uncompressed, compressed = self._write_chunk(self._chunks[column.name])
-        encoding = _BYTE_STREAM_SPLIT if column.byte_stream_split else _PLAIN
-        return _ChunkMeta(column.path(), column.physical, [encoding, _RLE], column.size * count, uncompressed, compressed, offset)
+        chunk = self._chunks[column.name]
+        dictionary_size = chunk.first_page if column.encoding == DICTIONARY else 0
+        offset, uncompressed, compressed = self._write_chunk(chunk)
+        # The encodings of the chunk's pages and levels; PLAIN also covers a dictionary page.
+        encodings = sorted({_PLAIN if dictionary_size else column.page_encoding, _RLE, column.page_encoding})
+        meta = _ChunkMeta(column.path(), column.physical, encodings, column.size * count, uncompressed, compressed, offset)
+        if dictionary_size:
+            meta.dictionary_offset, meta.offset = offset, offset + dictionary_size
+        return meta
 
     def _write_flat_chunk(self, name: str, physical: int, values: bytes, count: int) -> _ChunkMeta:
         definition = rle_levels([(1, count)], 1)
@@ -446,6 +519,7 @@ def _column_meta(chunk: _ChunkMeta) -> bytes:
             (6, "i64", chunk.uncompressed),
             (7, "i64", chunk.compressed),
             (9, "i64", chunk.offset),
+            (11, "i64", chunk.dictionary_offset),
         ]
     )
 

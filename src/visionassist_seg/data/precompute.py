@@ -42,7 +42,7 @@ from visionassist_seg.data.raw import (
     require_data_root,
 )
 from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards, shard_name
-from visionassist_seg.data.shards import write_json_atomic
+from visionassist_seg.data.shards import COLUMN_ENCODINGS, write_json_atomic
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops import intensity, labels
 
@@ -164,6 +164,7 @@ def task_fingerprint(
         "preprocessing": PREPROCESSING,
         "compression_level": settings.compression_level,
         "row_group_size": settings.row_group_size,
+        "encodings": COLUMN_ENCODINGS,  # a shard written with other encodings is rewritten, not resumed
         "version": __version__,
         "name": task.name,
     }

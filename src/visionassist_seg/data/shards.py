@@ -19,10 +19,14 @@ import numpy as np
 from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES
 
 ARRAY_COLUMNS = tuple(ARRAY_SHAPES)
-# BYTE_STREAM_SPLIT for the uint8 columns (parquet stores them as 4-byte INT32: the three
-# high-byte streams are zeros that cost nothing to write or compress) and for dist_map
-# (exponent and mantissa bytes compress far better apart); PLAIN for the sparse weights.
-BYTE_STREAM_SPLIT_COLUMNS = ("image", "label", "dist_map")
+# How each array column's values are encoded (`parquet_writer.ArrayColumn`). The uint8
+# columns are INT32 in parquet: dictionary-encoded over 0..255 they stay one byte a value
+# (the page holds the raw bytes), which pyarrow >= 15 and duckdb >= 1.1 read; INT32
+# BYTE_STREAM_SPLIT, the earlier choice, needs pyarrow >= 16 and duckdb >= 2.0, and PLAIN
+# compresses 40% worse (benchmarks/uint8_encodings.py). dist_map: BYTE_STREAM_SPLIT on
+# FLOAT (exponent and mantissa bytes compress far better apart; every reader above has
+# it). spatial_weights: PLAIN (sparse, zstd does well on it as it is).
+COLUMN_ENCODINGS = {"image": "dictionary", "label": "dictionary", "spatial_weights": "plain", "dist_map": "byte_stream_split"}
 
 
 def nested_list_array(batch: np.ndarray):  # -> pyarrow.ListArray
@@ -82,16 +86,18 @@ def compression_levels(compression_level: int) -> dict[str, int]:
 def parquet_options(compression_level: int) -> dict:
     """Return the ParquetWriter options used for every shard (kept together so output is reproducible).
 
-    The same encodings as `open_shard_writer`: BYTE_STREAM_SPLIT for
-    ``BYTE_STREAM_SPLIT_COLUMNS`` (it only applies without dictionary encoding), zstd
-    level 1 everywhere except ``compression_level`` for dist_map.
+    The same encodings as `open_shard_writer` (`COLUMN_ENCODINGS`; pyarrow builds its own
+    dictionaries, in order of appearance, where vaseg's writer uses 0..255), zstd level 1
+    everywhere except ``compression_level`` for dist_map. Byte-stream split only applies
+    without dictionary encoding.
     """
     levels = compression_levels(compression_level)
+    by_encoding = {kind: [leaf_path(n) for n, e in COLUMN_ENCODINGS.items() if e == kind] for kind in ("dictionary", "byte_stream_split")}
     return {
         "compression": "zstd",
         "compression_level": {leaf_path(n) if n in ARRAY_SHAPES else n: level for n, level in levels.items()},
-        "use_dictionary": ["filename"],
-        "use_byte_stream_split": [leaf_path(name) for name in BYTE_STREAM_SPLIT_COLUMNS],
+        "use_dictionary": ["filename", *by_encoding["dictionary"]],
+        "use_byte_stream_split": by_encoding["byte_stream_split"],
         "write_statistics": False,
     }
 
@@ -100,10 +106,7 @@ def shard_columns():  # -> list[ArrayColumn]
     """Return the array columns of a shard with their shapes, dtypes and encodings."""
     from visionassist_seg.data.parquet_writer import ArrayColumn
 
-    return [
-        ArrayColumn(name, shape, ARRAY_DTYPES[name], byte_stream_split=name in BYTE_STREAM_SPLIT_COLUMNS)
-        for name, shape in ARRAY_SHAPES.items()
-    ]
+    return [ArrayColumn(name, shape, ARRAY_DTYPES[name], COLUMN_ENCODINGS[name]) for name, shape in ARRAY_SHAPES.items()]
 
 
 _hf_metadata: dict[bytes, bytes] = {}

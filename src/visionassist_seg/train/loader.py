@@ -32,17 +32,21 @@ from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.augment import Sample, augment
 from visionassist_seg.train.pages import (
+    DECODED_ENCODINGS,
+    DICTIONARY_ENCODINGS,
     ENCODING_BYTE_STREAM_SPLIT,
-    ENCODING_PLAIN,
     PAGE_DATA,
     ColumnChunk,
+    Dictionary,
     Page,
     Unsupported,
+    dictionary_decode,
     locate_chunk,
     open_codec,
     page_table,
     page_values,
     read_chunk,
+    read_dictionary,
 )
 
 BATCHES_PER_BLOCK = 2
@@ -282,13 +286,15 @@ class ParquetReader:
                 data = shard[chunk.start : chunk.start + chunk.length]
                 if len(data) != chunk.length:
                     return None  # the footer points past the end of the file: let pyarrow report it
-                pages = page_table(data, chunk)
+                dictionary_page, pages = page_table(data, chunk)
                 size = int(np.prod(ARRAY_SHAPES[name]))
                 if len(pages) != piece.rows or any(page.count != size for page in pages):
                     return None
-                if any(_page_encoding(page) not in (ENCODING_PLAIN, ENCODING_BYTE_STREAM_SPLIT) for page in pages):
+                if any(_page_encoding(page) not in DECODED_ENCODINGS for page in pages):
                     return None
-                columns[name] = _ColumnPages(data, pages, chunk, open_codec(chunk))
+                codec = open_codec(chunk)
+                dictionary = read_dictionary(data, dictionary_page, chunk, codec)
+                columns[name] = _ColumnPages(data, pages, chunk, codec, dictionary)
         except Unsupported:
             return None
         preprocessed = parquet.read_row_group(piece.row_group, columns=["preprocessed"], use_threads=False)
@@ -316,6 +322,7 @@ class _ColumnPages:
     pages: list[Page]
     chunk: ColumnChunk
     codec: object  # pyarrow.Codec | None
+    dictionary: Dictionary | None  # the chunk's dictionary page, decoded
 
 
 def _page_encoding(page: Page) -> int:
@@ -327,7 +334,9 @@ class RowPages:
 
     Values are returned as views of the decompressed page (or of a reused scratch buffer
     for BYTE_STREAM_SPLIT floats), valid until the next `row` call: no block-sized copy
-    of the row group is ever made.
+    of the row group is ever made. vaseg's uint8 columns (identity dictionary, 8-bit
+    indices) and older shards' (INT32 BYTE_STREAM_SPLIT) both come back as views of the
+    page's bytes.
     """
 
     def __init__(self, columns: dict[str, _ColumnPages], enhance: np.ndarray) -> None:
@@ -354,6 +363,11 @@ class RowPages:
         encoding, values = page_values(column.data, column.pages[k], column.chunk, column.codec)
         shape, dtype = ARRAY_SHAPES[name], np.dtype(ARRAY_DTYPES[name])
         count, itemsize = int(np.prod(shape)), column.chunk.dtype.itemsize
+        if encoding in DICTIONARY_ENCODINGS:
+            # vaseg's uint8 columns (identity dictionary, 8-bit indices) come back as a view
+            # of the page, with no cast; other dictionaries are looked up.
+            decoded = dictionary_decode(values, column.dictionary, count)
+            return (decoded if decoded.dtype == dtype else decoded.astype(dtype)).reshape(shape)
         if len(values) != count * itemsize:
             raise Unsupported(f"{name}: {len(values)} value bytes for {count} values")
         raw = np.frombuffer(values, np.uint8)

@@ -5,10 +5,13 @@ validity) only for the loader to flatten them again; for a 400x640 frame that co
 about 4x the decompression itself. The leaf values of a column without nulls are just
 the data pages' value sections laid end to end, so this module reads the column
 chunk's bytes, parses each page header (Thrift compact protocol), decompresses the
-page, skips the level streams and decodes PLAIN or BYTE_STREAM_SPLIT values.
+page, skips the level streams and decodes PLAIN, BYTE_STREAM_SPLIT or dictionary
+(PLAIN dictionary page, RLE/bit-packed hybrid indices) values. vaseg's writer stores
+uint8 columns with the identity dictionary 0..255 and 8-bit indices, so their index
+bytes are the values themselves: `dictionary_decode` then returns a view of the page.
 
-Anything else (dictionary pages, nulls, other encodings or codecs) raises
-`Unsupported`, and the caller falls back to pyarrow.
+Anything else (nulls, other encodings or codecs) raises `Unsupported`, and the caller
+falls back to pyarrow.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ import numpy as np
 
 from visionassist_seg.data.byte_streams import unsplit_streams
 
-PAGE_DATA, PAGE_INDEX, PAGE_DATA_V2 = 0, 1, 3
-ENCODING_PLAIN, ENCODING_BYTE_STREAM_SPLIT = 0, 9
+PAGE_DATA, PAGE_INDEX, PAGE_DICTIONARY, PAGE_DATA_V2 = 0, 1, 2, 3
+ENCODING_PLAIN, ENCODING_PLAIN_DICTIONARY, ENCODING_RLE_DICTIONARY, ENCODING_BYTE_STREAM_SPLIT = 0, 2, 8, 9
+# Data page encodings whose values are indices into the chunk's dictionary page.
+DICTIONARY_ENCODINGS = (ENCODING_PLAIN_DICTIONARY, ENCODING_RLE_DICTIONARY)
+# Every data page encoding this module decodes.
+DECODED_ENCODINGS = (ENCODING_PLAIN, ENCODING_BYTE_STREAM_SPLIT, *DICTIONARY_ENCODINGS)
 PHYSICAL_DTYPES = {"INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FLOAT": np.dtype("<f4"), "DOUBLE": np.dtype("<f8")}
 CODECS = {"UNCOMPRESSED": None, "ZSTD": "zstd", "SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli"}
 
@@ -49,18 +56,20 @@ def locate_chunk(metadata, schema, row_group: int, column: str) -> ColumnChunk:
     ``metadata`` and ``schema`` are a `pyarrow.parquet.ParquetFile`'s ``metadata`` and ``schema``.
 
     Raises:
-        Unsupported: the column has several leaves, a dictionary page, or an unknown type or codec.
+        Unsupported: the column has several leaves, or an unknown type or codec.
     """
     leaves = [i for i in range(len(schema)) if schema.column(i).path.split(".")[0] == column]
     if len(leaves) != 1:
         raise Unsupported(f"column {column} has {len(leaves)} leaf columns")
     index = leaves[0]
     chunk = metadata.row_group(row_group).column(index)
-    if chunk.has_dictionary_page or chunk.physical_type not in PHYSICAL_DTYPES or chunk.compression not in CODECS:
-        raise Unsupported(f"column {column}: {chunk.physical_type}, {chunk.compression}, dictionary {chunk.has_dictionary_page}")
+    if chunk.physical_type not in PHYSICAL_DTYPES or chunk.compression not in CODECS:
+        raise Unsupported(f"column {column}: {chunk.physical_type}, {chunk.compression}")
     leaf = schema.column(index)
+    # A dictionary page, when there is one, comes before the data pages.
+    start = min(chunk.dictionary_page_offset, chunk.data_page_offset) if chunk.has_dictionary_page else chunk.data_page_offset
     return ColumnChunk(
-        start=chunk.data_page_offset,
+        start=start,
         length=chunk.total_compressed_size,
         codec=CODECS[chunk.compression],
         dtype=PHYSICAL_DTYPES[chunk.physical_type],
@@ -79,13 +88,17 @@ class Page:
     count: int  # values (level entries) in the page
 
 
-def page_table(data, chunk: ColumnChunk) -> list[Page]:
-    """Return the data pages of ``chunk``, whose bytes are ``data`` (bytes-like), in order.
+def page_table(data, chunk: ColumnChunk) -> tuple[Page | None, list[Page]]:
+    """Return the dictionary page (None if there is none) and the data pages of ``chunk``, in order.
+
+    ``data`` (bytes-like) holds the chunk's bytes.
 
     Raises:
-        Unsupported: a page is a dictionary page or of an unknown type, or the counts disagree.
+        Unsupported: a page is of an unknown type, a dictionary page is not the first page,
+            or the counts disagree.
     """
     view = memoryview(data)
+    dictionary: Page | None = None
     pages: list[Page] = []
     pos = total = 0
     while pos < len(view):
@@ -94,6 +107,11 @@ def page_table(data, chunk: ColumnChunk) -> list[Page]:
         body = slice(pos, pos + compressed_size)
         pos += compressed_size
         if page_type == PAGE_INDEX:
+            continue
+        if page_type == PAGE_DICTIONARY:
+            if dictionary is not None or pages:
+                raise Unsupported("dictionary page after the first page")
+            dictionary = Page(header, body, header[7][1])
             continue
         if page_type == PAGE_DATA:
             count = header[5][1]
@@ -105,7 +123,7 @@ def page_table(data, chunk: ColumnChunk) -> list[Page]:
         total += count
     if total != chunk.values:
         raise Unsupported(f"pages hold {total} of {chunk.values} values")
-    return pages
+    return dictionary, pages
 
 
 def page_values(data, page: Page, chunk: ColumnChunk, codec) -> tuple[int, memoryview]:
@@ -114,7 +132,8 @@ def page_values(data, page: Page, chunk: ColumnChunk, codec) -> tuple[int, memor
     ``codec`` is ``pyarrow.Codec(chunk.codec)`` (None when uncompressed).
 
     Raises:
-        Unsupported: the page holds nulls.
+        Unsupported: the page holds nulls (found here in v2 pages and dictionary-encoded v1
+            pages; in PLAIN v1 pages the value bytes fall short of the page's count).
     """
     header, body = page.header, memoryview(data)[page.body]
     if header[1] == PAGE_DATA:
@@ -131,19 +150,134 @@ def open_codec(chunk: ColumnChunk):  # -> pyarrow.Codec | None
     return pa.Codec(chunk.codec) if chunk.codec else None
 
 
+@dataclass(frozen=True)
+class Dictionary:
+    """The values of a column chunk's dictionary page."""
+
+    values: np.ndarray  # of the chunk's physical dtype
+    identity: bool  # values[i] == i for every i: an index is its own value
+
+
+def read_dictionary(data, page: Page | None, chunk: ColumnChunk, codec) -> Dictionary | None:
+    """Return the decoded dictionary ``page`` of ``chunk`` (bytes ``data``), or None when there is none.
+
+    Raises:
+        Unsupported: the dictionary is not PLAIN-encoded or its size disagrees with its header.
+    """
+    if page is None:
+        return None
+    encoding = page.header[7].get(2, ENCODING_PLAIN)
+    if encoding not in (ENCODING_PLAIN, ENCODING_PLAIN_DICTIONARY):
+        raise Unsupported(f"dictionary page encoding {encoding}")
+    raw = _decompress(codec, memoryview(data)[page.body], page.header[2])
+    if len(raw) != page.count * chunk.dtype.itemsize:
+        raise Unsupported(f"dictionary page has {len(raw)} bytes for {page.count} values")
+    values = np.frombuffer(raw, chunk.dtype).copy()
+    return Dictionary(values, bool(np.array_equal(values, np.arange(values.size))))
+
+
+def dictionary_decode(values, dictionary: Dictionary | None, count: int) -> np.ndarray:
+    """Return the ``count`` values of a dictionary-encoded page's value bytes ``values``.
+
+    With an identity dictionary the result is the indices themselves (uint8 for bit
+    widths up to 8: a view of ``values`` when they are one bit-packed run); otherwise
+    the dictionary's values at those indices. Callers cast to the dtype they need.
+
+    Raises:
+        Unsupported: no dictionary, an index past its end, or malformed runs.
+    """
+    if dictionary is None:
+        raise Unsupported("dictionary-encoded page without a dictionary page")
+    raw = memoryview(values)
+    if not len(raw):
+        raise Unsupported("dictionary-encoded page without values")
+    indices = rle_hybrid(raw[1:], raw[0], count)
+    size = dictionary.values.size
+    # uint8 indices cannot pass the end of a dictionary of 256 or more values: skip the scan.
+    if not (indices.dtype == np.uint8 and size >= 256) and count and int(indices.max()) >= size:
+        raise Unsupported(f"dictionary index {int(indices.max())} past a dictionary of {size} values")
+    return indices if dictionary.identity else dictionary.values[indices]
+
+
+def rle_hybrid(data, bit_width: int, count: int) -> np.ndarray:
+    """Return the first ``count`` values of parquet's RLE/bit-packing hybrid runs ``data`` (no length prefix).
+
+    The dtype is the narrowest unsigned type holding ``bit_width`` bits. A single
+    bit-packed run of whole bytes (widths 8, 16, 32) is returned as a view of ``data``.
+
+    Raises:
+        Unsupported: a width over 32, or runs that end before ``count`` values.
+    """
+    dtype = np.dtype(np.uint8 if bit_width <= 8 else np.uint16 if bit_width <= 16 else np.uint32)
+    pieces = []
+    for values, value, packed in _hybrid_runs(data, bit_width, count):
+        pieces.append(np.full(values, value, dtype) if packed is None else _unpack_bits(packed, bit_width, values, dtype))
+    joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    return joined[:count]
+
+
+def _all_levels_equal(data, bit_width: int, count: int, level: int) -> bool:
+    """Return whether the first ``count`` levels of hybrid runs ``data`` all equal ``level`` (RLE runs not expanded)."""
+    have = 0
+    for values, value, packed in _hybrid_runs(data, bit_width, count):
+        used = min(values, count - have)
+        if packed is None and value != level:
+            return False
+        if packed is not None and not np.all(_unpack_bits(packed, bit_width, values, np.dtype(np.uint32))[:used] == level):
+            return False
+        have += used
+    return True
+
+
+def _hybrid_runs(data, bit_width: int, count: int):  # -> Iterator[tuple[int, int | None, np.ndarray | None]]
+    """Yield the runs covering the first ``count`` values: (values, RLE value or None, bit-packed bytes or None)."""
+    if bit_width > 32:
+        raise Unsupported(f"bit width {bit_width}")
+    reader = _ThriftReader(memoryview(data), 0)
+    have = 0
+    while have < count:
+        if reader.pos >= len(reader.buffer):
+            raise Unsupported(f"runs end after {have} of {count} values")
+        header = reader.varint()
+        if header & 1:  # bit-packed: (header >> 1) groups of 8 values, bit_width bytes a group
+            values = (header >> 1) * 8
+            size = values * bit_width // 8
+            if reader.pos + size > len(reader.buffer):
+                raise Unsupported("bit-packed run past the end of the page")
+            yield values, None, np.frombuffer(reader.buffer, np.uint8, count=size, offset=reader.pos)
+            reader.pos += size
+        else:  # RLE: (header >> 1) repeats of one value stored in ceil(bit_width / 8) bytes
+            values, width = header >> 1, (bit_width + 7) // 8
+            yield values, int.from_bytes(reader.buffer[reader.pos : reader.pos + width], "little"), None
+            reader.pos += width
+        have += values
+
+
+def _unpack_bits(packed: np.ndarray, bit_width: int, count: int, dtype: np.dtype) -> np.ndarray:
+    """Return ``count`` little-endian ``bit_width``-bit values packed end to end in ``packed``."""
+    if bit_width == 0:
+        return np.zeros(count, dtype)
+    if bit_width in (8, 16, 32) and bit_width == 8 * dtype.itemsize:
+        return packed.view(dtype.newbyteorder("<"))
+    bits = np.unpackbits(packed, bitorder="little").reshape(count, bit_width).astype(dtype)
+    return (bits << np.arange(bit_width, dtype=dtype)).sum(axis=1, dtype=dtype)
+
+
 def read_chunk(fd: int, chunk: ColumnChunk) -> np.ndarray:
     """Return the leaf values of ``chunk`` (read from the open file descriptor ``fd``) as a flat array.
 
     Raises:
-        Unsupported: a page is a dictionary page, holds nulls, or uses another encoding.
+        Unsupported: a page holds nulls or uses another encoding.
     """
     data = os.pread(fd, chunk.length, chunk.start)
     codec = open_codec(chunk)
     out = np.empty(chunk.values, chunk.dtype)
     filled = 0
-    for page in page_table(data, chunk):
+    dictionary_page, pages = page_table(data, chunk)
+    dictionary = read_dictionary(data, dictionary_page, chunk, codec)
+    for page in pages:
         encoding, values = page_values(data, page, chunk, codec)
-        _decode_into(out[filled : filled + page.count], values, encoding)
+        _decode_into(out[filled : filled + page.count], values, encoding, dictionary)
         filled += page.count
     return out
 
@@ -155,10 +289,19 @@ def _decompress(codec, body, size: int):
 def _data_page_v1(page: dict, body, size: int, codec, chunk: ColumnChunk) -> tuple[int, int, memoryview]:
     raw = memoryview(_decompress(codec, body, size))
     offset = 0
+    definition = raw[:0]
     # v1 pages carry the level streams inside the compressed block, each length-prefixed.
-    for present in (chunk.max_repetition > 0, chunk.max_definition > 0):
+    for present, is_definition in ((chunk.max_repetition > 0, False), (chunk.max_definition > 0, True)):
         if present:
-            offset += 4 + int.from_bytes(raw[offset : offset + 4], "little")
+            length = int.from_bytes(raw[offset : offset + 4], "little")
+            if is_definition:
+                definition = raw[offset + 4 : offset + 4 + length]
+            offset += 4 + length
+    if page[2] in DICTIONARY_ENCODINGS and chunk.max_definition > 0:
+        # Index runs are padded to groups of 8, so unlike PLAIN values their length cannot
+        # reveal nulls or empty lists: every definition level must be the maximum instead.
+        if not _all_levels_equal(definition, chunk.max_definition.bit_length(), page[1], chunk.max_definition):
+            raise Unsupported("page holds nulls or empty lists")
     return page[1], page[2], raw[offset:]
 
 
@@ -171,8 +314,11 @@ def _data_page_v2(page: dict, body, size: int, codec) -> tuple[int, int, memoryv
     return page[1], page[4], memoryview(_decompress(codec if compressed else None, values, size - levels))
 
 
-def _decode_into(out: np.ndarray, values, encoding: int) -> None:
+def _decode_into(out: np.ndarray, values, encoding: int, dictionary: Dictionary | None) -> None:
     count, itemsize = len(out), out.dtype.itemsize
+    if encoding in DICTIONARY_ENCODINGS:
+        out[:] = dictionary_decode(values, dictionary, count)
+        return
     if len(values) != count * itemsize:
         # Nulls (or empty lists) leave fewer values than level entries.
         raise Unsupported(f"page has {len(values)} value bytes for {count} values")
@@ -196,6 +342,9 @@ class _ThriftReader:
         return self.struct(), self.pos
 
     def _byte(self) -> int:
+        if self.pos >= len(self.buffer):
+            # A truncated header or run: let pyarrow read the chunk and report what is wrong.
+            raise Unsupported(f"data ends at byte {self.pos}")
         value = self.buffer[self.pos]
         self.pos += 1
         return value
