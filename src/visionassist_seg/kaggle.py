@@ -64,7 +64,7 @@ def download_openeds(settings: Settings, *, force: bool = False) -> Path:
         raise VasegError(f"Kaggle rejected the credentials ({type(err).__name__}). {CREDENTIAL_HELP}") from None
     except kaggle_errors.NotFoundError:
         raise VasegError(
-            f"Kaggle dataset '{settings.kaggle_dataset}' was not found. Check --kaggle-dataset / "
+            f"Kaggle dataset '{settings.kaggle_dataset}' was not found. Check kaggle_dataset in vaseg.toml / "
             "VASEG_KAGGLE_DATASET (expected owner/name, e.g. soumicksarker/openeds-dataset)."
         ) from None
     except (kaggle_errors.KaggleApiHTTPError, kaggle_errors.BackendError, OSError) as err:

@@ -11,7 +11,11 @@ from visionassist_seg.errors import VasegError
 
 
 class _VasegGroup(TyperGroup):
-    """Turns a `VasegError` into a one-paragraph message and its exit code."""
+    """Turns a `VasegError` into a one-paragraph message and its exit code.
+
+    Messages are plain text (they quote paths and values as the user typed them): the
+    printer styles only its own "Error:" prefix and never parses the message as markup.
+    """
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
@@ -19,9 +23,9 @@ class _VasegGroup(TyperGroup):
         except VasegError as err:
             if os.environ.get("VASEG_DEBUG") == "1":
                 raise
-            from visionassist_seg.console import err_console
+            from visionassist_seg.console import err_console, styled
 
-            err_console.print(f"[bold red]Error:[/] {err.message}", highlight=False, soft_wrap=True)
+            err_console.print(styled("Error:", "bold red", f" {err.message}"), highlight=False, soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
 
 

@@ -24,7 +24,7 @@ def fetch(
     config: ConfigOpt = None,
 ) -> None:
     """Copy a finished remote training run (checkpoints, ONNX, metrics, plots) from the Modal Volume."""
-    from visionassist_seg.console import console, err_console
+    from visionassist_seg.console import console, err_console, styled
     from visionassist_seg.remote import fetch_run
     from visionassist_seg.settings import load_settings
 
@@ -33,14 +33,14 @@ def fetch(
     status = (result.status or {}).get("status", "unknown")
     if status == "running":
         err_console.print(
-            f"[yellow]Run {name} is still running on Modal[/]: these are the files written so far. "
-            f"Run `vaseg fetch {name}` again when it has finished.",
+            styled(f"Run {name} is still running on Modal", "yellow", ": these are the files written so far. "
+            f"Run `vaseg fetch {name}` again when it has finished."),
             highlight=False,
         )
     elif status == "failed":
         err_console.print(
-            f"[red]Run {name} failed on Modal[/] ({result.status.get('error', 'no error recorded')}); "
-            "copied what it wrote.",
+            styled(f"Run {name} failed on Modal", "red", f" ({result.status.get('error', 'no error recorded')}); "
+            "copied what it wrote."),
             highlight=False,
         )
     console.print(f"Fetched run {name} ({len(result.files)} files, status {status}) into {result.run_dir}")

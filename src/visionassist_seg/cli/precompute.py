@@ -79,7 +79,7 @@ def print_report(report) -> None:  # type: ignore[no-untyped-def]
     """Print the run summary table and any skipped samples."""
     from rich.table import Table
 
-    from visionassist_seg.console import console
+    from visionassist_seg.console import console, styled
 
     table = Table(title=f"precompute: {report.output_dir}")
     for column in ("split", "rows", "shards", "skipped", "MB on disk"):
@@ -97,7 +97,7 @@ def print_report(report) -> None:  # type: ignore[no-untyped-def]
         highlight=False,
     )
     for item in report.skipped[:20]:
-        console.print(f"[yellow]skipped[/] {item['split']} {item['file']}: {item['reason']}", highlight=False)
+        console.print(styled("skipped", "yellow", f" {item['split']} {item['file']}: {item['reason']}"), highlight=False)
     if len(report.skipped) > 20:
         console.print(f"... and {len(report.skipped) - 20} more (see manifest.json)", highlight=False)
 

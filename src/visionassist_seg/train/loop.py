@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from visionassist_seg.console import console, err_console
+from visionassist_seg.console import console, err_console, styled
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
@@ -299,11 +299,11 @@ def _progress(enabled: bool):  # -> rich.progress.Progress
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=err_console,
         transient=True,
         disable=not enabled,
@@ -320,9 +320,9 @@ def _announce_legacy(indexes: dict[str, SplitIndex], folder: Path) -> None:
     legacy = sum(len(index.legacy_shards) for index in indexes.values())
     if legacy:
         err_console.print(
-            f"[yellow]Legacy dataset format[/] in {folder}: {legacy} shard(s) have no 'preprocessed' column "
+            styled("Legacy dataset format", "yellow", f" in {folder}: {legacy} shard(s) have no 'preprocessed' column "
             "(flat lists, raw images). Gamma + CLAHE are applied at load time; re-run `vaseg precompute` "
-            "for faster loading.",
+            "for faster loading."),
             highlight=False,
         )
 

@@ -104,12 +104,15 @@ class ValidationReport:
         """Return the report as a rich table with one line per check."""
         from rich.table import Table
 
-        verdict = "[green]passed[/]" if self.passed else "[bold red]FAILED[/]"
-        table = Table(title=f"vaseg validate: {self.target} ({verdict})", show_lines=False)
+        from rich.text import Text
+
+        # Text, not markup: the target and details quote paths and file names as typed.
+        verdict = Text("passed", "green") if self.passed else Text("FAILED", "bold red")
+        table = Table(title=Text.assemble(f"vaseg validate: {self.target} (", verdict, ")"), show_lines=False)
         table.add_column("check", no_wrap=True)
         table.add_column("result", no_wrap=True)
         table.add_column("details", overflow="fold")
         for row in self.rows:
             style = _STYLES.get(row.result, "")
-            table.add_row(row.check, f"[{style}]{row.result}[/]" if style else row.result, row.details)
+            table.add_row(row.check, Text(row.result, style), row.details)
         return table
