@@ -19,14 +19,15 @@ from typing import Any
 from visionassist_seg.errors import VasegError
 from visionassist_seg.settings import Settings
 
-# Field -> how a user sets it (the CLI option where there is one).
+# Field -> the name a user knows it by: the train option, or the settings key where there is no option
+# (dropout and patience are set by VASEG_DROPOUT / VASEG_PATIENCE or the settings file).
 RECIPE_FIELDS = {
     "scale": "--scale",
     "train_limit": "--limit",
     "batch_size": "--batch-size",
     "lr": "--lr",
-    "dropout": "dropout (VASEG_DROPOUT or the settings file)",
-    "patience": "patience (VASEG_PATIENCE or the settings file)",
+    "dropout": "dropout",
+    "patience": "patience",
     "seed": "--seed",
 }
 
