@@ -78,12 +78,17 @@ def test_remote_hands_the_settings_to_train_remote(tmp_path):
         (["--dataset", "a", "--hf-repo", "b/c"], "not both"),
         (["--detach"], "--remote"),
         (["--scale", "1.5"], "scale"),
+        (["--seed", "-5"], "seed=-5"),
+        (["--device", "meta"], "device='meta'"),
+        (["--device", "cuda:x"], "auto, cpu, cuda, cuda:N"),
+        (["--lr", "inf"], "lr=inf"),
     ],
 )
 def test_usage_errors_exit_2(args, message):
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 2
     assert message in _text(result)
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
 
 
 def test_missing_dataset_exits_1(tmp_path):
@@ -193,3 +198,16 @@ def test_resume_without_dataset_reads_the_checkpoint_dataset_never_the_hub(datas
     assert [row["epoch"] for row in _rows(run_dir)] == ["1", "2"]
     config = (run_dir / "config.json").read_text()
     assert '"train_height": 40' in config and '"batch_size": 4' in config  # the checkpoint's --scale 0.1 and batch
+
+
+def test_remote_resume_checks_and_pins_the_recipe_before_starting(trained_run, tmp_path):
+    run_dir = _copy_run(trained_run, tmp_path)
+    resume = ["train", "--remote", "--resume", str(run_dir / "last.pt"), "--epochs", "3"]
+    with mock.patch("visionassist_seg.remote.train_remote", return_value="run") as remote:
+        refused = runner.invoke(app, [*resume, "--scale", "0.5"])
+        started = runner.invoke(app, resume)
+    assert refused.exit_code == 2 and "--scale is 0.5" in _text(refused), refused.output
+    assert started.exit_code == 0, started.output
+    remote.assert_called_once()
+    settings = remote.call_args.args[0]
+    assert (settings.scale, settings.batch_size, settings.epochs, settings.train_source) == (0.1, 4, 3, "local")
