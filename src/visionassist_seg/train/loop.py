@@ -187,10 +187,10 @@ def _stop_if_diverged(first_bad_step: int, epoch: int, optimizer: torch.optim.Op
     """
     if not first_bad_step and not where:
         return
-    place = f"step {first_bad_step}" if first_bad_step else where
+    place = f"step {first_bad_step} (the training loss)" if first_bad_step else where
     lr = optimizer.param_groups[0]["lr"]
     raise VasegError(
-        f"Training diverged: the loss became NaN or infinite at epoch {epoch}, {place} (learning rate {lr:.3g}). "
+        f"Training diverged: NaN or infinite values at epoch {epoch}, {place}; learning rate {lr:.3g}. "
         "Training stopped; last.pt and best.pt still hold the last finished epoch, never the diverged weights. "
         "Start a new run with a lower --lr (a --resume run keeps its checkpoint's --lr), or check the dataset "
         "with `vaseg validate`."
@@ -200,7 +200,7 @@ def _stop_if_diverged(first_bad_step: int, epoch: int, optimizer: torch.optim.Op
 def _check_finite_epoch(model: torch.nn.Module, val_loss: float, epoch: int, optimizer: torch.optim.Optimizer) -> None:
     """Raise (via `_stop_if_diverged`) when the validation loss or any weight is not finite, before anything is saved."""
     if not np.isfinite(val_loss):
-        _stop_if_diverged(0, epoch, optimizer, "on validation")
+        _stop_if_diverged(0, epoch, optimizer, "on validation (the validation loss)")
     tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
     if not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
         _stop_if_diverged(0, epoch, optimizer, "in the weights after the last step")
