@@ -98,12 +98,17 @@ def _data_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]:
         folder = Path(settings.training_dataset()).resolve()
         if recorded["source"] == "local" and _same_dataset(folder, recorded):
             return []
-        was = recorded.get("dataset") if recorded["source"] == "local" else f"Hub dataset {recorded['hf_repo']}"
+        was = recorded.get("dataset") if recorded["source"] == "local" else _hub_name(recorded["hf_repo"], recorded["hf_revision"])
         return [f"--dataset is {folder} but the checkpoint was trained on {was}"]
     if recorded["source"] == "hub" and settings.hf_repo == recorded["hf_repo"] and _revision_agrees(settings, recorded):
         return []
-    was = recorded.get("dataset") if recorded["source"] == "local" else f"{recorded['hf_repo']} at {recorded['hf_revision']}"
-    return [f"--hf-repo/--revision ask for {settings.hf_repo} at {settings.hf_revision} but the checkpoint was trained on {was}"]
+    was = recorded.get("dataset") if recorded["source"] == "local" else _hub_name(recorded["hf_repo"], recorded["hf_revision"])
+    asked_for = _hub_name(settings.hf_repo, settings.hf_revision)
+    return [f"--hf-repo/--revision ask for {asked_for} but the checkpoint was trained on {was}"]
+
+
+def _hub_name(repo: str, revision: str | None) -> str:
+    return f"Hub dataset {repo} at {revision or 'its default branch'}"
 
 
 def _same_dataset(folder: Path, recorded: dict[str, Any]) -> bool:
