@@ -38,3 +38,15 @@ def test_folder_lock_is_released_when_the_holder_is_killed(tmp_path):
         proc.wait()
     with folder_lock(tmp_path, "after kill -9"):
         pass
+
+
+def test_folder_lock_goes_on_unlocked_where_the_filesystem_has_no_locks(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with folder_lock(tmp_path / "volume-run", "training") as lock:
+        assert lock.read_text().startswith("training, process")

@@ -175,15 +175,78 @@ def test_settings_error_never_shows_token(clean_env, monkeypatch):
     assert TOKEN not in caught.value.message
 
 
-def test_settings_invalid_token_value_is_not_echoed(clean_env):
-    # pydantic reports this field under its alias VASEG_HF_TOKEN: the masking must still apply.
-    write_toml(clean_env / "vaseg.toml", "hf_token = 987654321\n")
+@pytest.mark.parametrize("key", ["hf_token", "HF_TOKEN", "VASEG_HF_TOKEN"])
+def test_settings_hf_token_in_toml_is_refused_without_echo(clean_env, key):
+    write_toml(clean_env / "vaseg.toml", f'{key} = "{TOKEN}"\n')
     with pytest.raises(VasegError) as caught:
         load_settings()
     assert caught.value.exit_code == 2
-    assert "hf_token" in caught.value.message.lower()
-    assert "<secret>" in caught.value.message
-    assert "987654321" not in str(caught.value)
+    message = caught.value.message
+    assert key in message and "vaseg.toml" in message
+    assert "HF_TOKEN" in message and "hf auth login" in message
+    assert TOKEN not in str(caught.value) and TOKEN[:8] not in message
+
+
+def test_settings_hf_token_env_is_still_accepted_beside_a_toml(clean_env, monkeypatch):
+    write_toml(clean_env / "vaseg.toml", "epochs = 3\n")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    assert load_settings().hf_token.get_secret_value() == TOKEN
+
+
+@pytest.mark.parametrize("key", ["kaggle_kee", "hf_tokn", "modal_secret_value", "epoch", "anything"])
+def test_settings_unknown_key_never_echoes_its_value(clean_env, key):
+    config = write_toml(clean_env / "run.toml", f'{key} = "{TOKEN}"\n')
+    with pytest.raises(VasegError) as caught:
+        load_settings(config)
+    assert caught.value.exit_code == 2
+    assert key in caught.value.message and str(config) in caught.value.message
+    assert TOKEN not in str(caught.value) and TOKEN[:8] not in caught.value.message
+
+
+def test_settings_unknown_key_suggests_the_near_field(clean_env):
+    write_toml(clean_env / "vaseg.toml", "batch_sise = 4\n")
+    with pytest.raises(VasegError, match="did you mean batch_size"):
+        load_settings()
+
+
+def test_settings_credential_like_unknown_key_says_where_credentials_belong(clean_env):
+    write_toml(clean_env / "vaseg.toml", 'kaggle_kee = "abc123secret"\n')
+    with pytest.raises(VasegError) as caught:
+        load_settings()
+    assert "KAGGLE_KEY" in caught.value.message and "abc123secret" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"seed": -5}, "seed"),
+        ({"device": "meta"}, "device"),
+        ({"device": "tpu"}, "device"),
+        ({"device": "cuda:x"}, "device"),
+        ({"device": "CPU "}, "device"),
+        ({"lr": float("inf")}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"dropout": float("nan")}, "dropout"),
+    ],
+)
+def test_settings_invalid_seed_device_and_non_finite_floats_are_usage_errors(overrides, field):
+    with pytest.raises(VasegError) as caught:
+        load_settings(**overrides)
+    assert caught.value.exit_code == 2
+    assert f"{field}=" in caught.value.message
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
+def test_settings_accepts_every_documented_device(device):
+    assert load_settings(device=device).device == device
+
+
+def test_settings_invalid_env_device_is_one_paragraph(monkeypatch):
+    monkeypatch.setenv("VASEG_DEVICE", "meta")
+    with pytest.raises(VasegError) as caught:
+        load_settings()
+    assert caught.value.exit_code == 2
+    assert "auto, cpu, cuda, cuda:N" in caught.value.message and "\n" not in caught.value.message
 
 
 def test_settings_invalid_token_override_is_not_echoed():

@@ -1,4 +1,10 @@
-"""The shared rich consoles (results on stdout, progress and diagnostics on stderr) and progress bars."""
+"""The shared rich consoles (results on stdout, progress and diagnostics on stderr) and progress bars.
+
+Both consoles have rich markup switched off: vaseg prints paths, file names and settings
+values that may contain ``[bold]`` or ``[/]``, and those must be shown as typed, never
+parsed as markup (or raise rich's MarkupError). Style is given explicitly instead: with
+`styled` (or a rich `Text`), never by writing tags into a string.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +24,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def styled(head: str, style: str, tail: str = "") -> Text:
+    """Return ``head`` in ``style`` followed by plain ``tail``; neither is parsed as markup."""
+    return Text.assemble((head, style), tail)
 
 
 class RateColumn(ProgressColumn):
@@ -41,7 +52,7 @@ def item_progress(total: int, description: str, enabled: bool = True, unit: str 
         yield lambda n=1: None
         return
     columns = (
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(unit),

@@ -91,12 +91,23 @@ def folder_error(folder: Path, err: OSError) -> VasegError:
 
 
 def _try_lock(fd: int) -> bool:
+    """Return False when another process holds the lock; True when this one now holds it.
+
+    A filesystem that has no locks at all (some network and FUSE mounts, such as a Modal
+    Volume, answer ENOLCK, ENOSYS or EOPNOTSUPP) cannot be locked: the run goes on unlocked
+    rather than failing, since refusing would make the folder unusable for every run.
+    """
+    import errno
     import fcntl  # POSIX (Linux, macOS): the platforms vaseg supports
 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as err:
+        if err.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+            return True
+        raise
     return True
 
 

@@ -6,13 +6,15 @@ Precedence, highest first: command-line options > ``VASEG_*`` environment variab
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +25,12 @@ from pydantic_settings import (
 from visionassist_seg.errors import VasegError
 
 DEFAULT_CONFIG_FILE = Path("vaseg.toml")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+# Every name under which the Hub token could be given (field and aliases), lower-cased.
+_TOKEN_KEYS = frozenset({"hf_token", "vaseg_hf_token"})
+# An unknown key whose name looks like one of these may hold a credential someone misspelled.
+_CREDENTIAL_WORDS = ("token", "key", "kee", "secret", "pass", "credential", "kaggle", "hf_", "huggingface")
+TOKEN_HELP = "the Hub token belongs in the HF_TOKEN (or VASEG_HF_TOKEN) environment variable or in `hf auth login`"
 _config_file: ContextVar[Path | None] = ContextVar("vaseg_config_file", default=None)
 
 
@@ -51,7 +59,7 @@ class Settings(BaseSettings):
     synthetic_count: int = Field(
         64, ge=1, description="Synthetic source: number of train samples (validation and test get a quarter each)."
     )
-    seed: int = Field(0, description="Seed for synthetic data, sampling, augmentation and training.")
+    seed: int = Field(0, ge=0, description="Seed for synthetic data, sampling, augmentation and training (>= 0).")
 
     # --- precompute -----------------------------------------------------------
     output_dir: Path = Field(
@@ -83,14 +91,16 @@ class Settings(BaseSettings):
     run_dir: Path = Field(Path("runs/shallownet"), description="Training run folder (checkpoints, metrics, ONNX).")
     epochs: int = Field(15, ge=1, description="Training epochs.")
     batch_size: int = Field(32, ge=1, description="Training batch size.")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="Adam learning rate (finite, > 0).")
     device: str = Field("auto", description="Torch device: auto, cpu, cuda, cuda:N or mps.")
-    scale: float = Field(1.0, gt=0, le=1, description="Train at this fraction of 400x640 (0 < scale <= 1).")
+    scale: float = Field(
+        1.0, gt=0, le=1, allow_inf_nan=False, description="Train at this fraction of 400x640 (0 < scale <= 1)."
+    )
     train_limit: int | None = Field(None, ge=1, description="Use at most this many samples per split for training.")
     resume: Path | None = Field(None, description="Checkpoint (last.pt) to resume training from.")
     amp: bool = Field(True, description="Mixed precision on CUDA (ignored on CPU).")
     compile: bool = Field(False, description="torch.compile the model (needs a C++ compiler on CPU).")
-    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout probability in the down blocks.")
+    dropout: float = Field(0.2, ge=0, lt=1, allow_inf_nan=False, description="Dropout probability in the down blocks.")
     patience: int = Field(5, ge=1, description="ReduceLROnPlateau patience in epochs.")
     train_source: Literal["auto", "local", "hub"] = Field(
         "auto",
@@ -103,11 +113,18 @@ class Settings(BaseSettings):
     modal_volume: str = Field("vaseg-data", description="Modal Volume for dataset cache and run outputs.")
     gpu: str = Field("L4", description="Modal GPU type for remote training (L4, A10G, A100, H100, ...).")
     modal_timeout: int = Field(6 * 3600, ge=60, description="Modal function timeout in seconds.")
-    modal_cpu: float = Field(8.0, gt=0, description="CPU cores per Modal container.")
+    modal_cpu: float = Field(8.0, gt=0, allow_inf_nan=False, description="CPU cores per Modal container.")
     modal_memory: int = Field(32768, ge=1024, description="Memory per Modal container in MiB.")
     modal_hf_secret: str = Field("huggingface", description="Modal secret holding HF_TOKEN.")
     modal_kaggle_secret: str = Field("kaggle", description="Modal secret holding the Kaggle credentials.")
     modal_mlflow_secret: str | None = Field(None, description="Optional Modal secret with MLFLOW_* variables.")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError("not a torch device vaseg trains on; use auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -119,7 +136,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = _config_file.get() or DEFAULT_CONFIG_FILE
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return (init_settings, env_settings, _SettingsFileSource(settings_cls, toml_file=toml_file))
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:
@@ -157,6 +174,21 @@ class Settings(BaseSettings):
         return self.output_dir if self.output_dir.is_dir() and resolve_local(self.output_dir).files else None
 
 
+class _SettingsFileSource(TomlConfigSettingsSource):
+    """The TOML settings file, refused when it holds the Hub token: credentials never live in settings files."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        super().__init__(settings_cls, toml_file=toml_file)
+        tokens = sorted(key for key in self.toml_data if key.lower() in _TOKEN_KEYS)
+        if tokens:
+            raise VasegError(
+                f"{toml_file} sets {tokens[0]}, but credentials are never stored in settings files: "
+                f"{TOKEN_HELP}. Remove the {tokens[0]} line from {toml_file} (and revoke the token if the "
+                "file was shared).",
+                exit_code=2,
+            )
+
+
 @contextmanager
 def _using_config(path: Path | None) -> Iterator[None]:
     token = _config_file.set(path)
@@ -191,6 +223,30 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
 
 
 def _describe(error: dict[str, Any]) -> str:
+    """Return ``name=value: problem`` for one validation error; the value only when it cannot be a secret."""
     name = ".".join(str(part) for part in error["loc"]) or "settings"
-    value = "<secret>" if "token" in name.lower() else repr(error.get("input"))  # loc may be the alias VASEG_HF_TOKEN
+    field = _field_named(name)
+    if error["type"] == "extra_forbidden" or field is None:
+        return f"{name} is not a vaseg setting (its value is not shown){_suggestion(name)}"
+    value = "<secret>" if field in Settings.secret_fields() else repr(error.get("input"))
     return f"{name}={value}: {error['msg']}"
+
+
+def _field_named(name: str) -> str | None:
+    """Return the field that ``name`` (a field name or one of its aliases, e.g. VASEG_HF_TOKEN) sets, or None."""
+    for field, info in Settings.model_fields.items():
+        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+        if name.lower() in {field, *(str(alias).lower() for alias in aliases)}:
+            return field
+    return None
+
+
+def _suggestion(name: str) -> str:
+    close = difflib.get_close_matches(name.lower(), list(Settings.model_fields), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    if any(word in name.lower() for word in _CREDENTIAL_WORDS):
+        hint += (
+            " Credentials are never read from settings files: Kaggle reads KAGGLE_API_TOKEN, KAGGLE_USERNAME + "
+            f"KAGGLE_KEY or ~/.kaggle, and {TOKEN_HELP}"
+        )
+    return hint

@@ -111,3 +111,28 @@ def test_cli_import_and_help_do_not_import_heavy_modules():
     assert result.returncode == 0, result.stderr
     assert "import: []" in result.stdout
     assert "help: []" in result.stdout
+
+
+def test_config_refuses_a_token_in_the_settings_file_without_echoing_it(runner, tmp_path):
+    (tmp_path / "vaseg.toml").write_text(f'hf_token = "{TOKEN}"\n')
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert "HF_TOKEN" in result.output and "hf auth login" in result.output
+    assert TOKEN not in result.output and TOKEN[:10] not in result.output
+
+
+def test_config_misspelled_secret_key_is_named_without_its_value(runner, tmp_path):
+    (tmp_path / "vaseg.toml").write_text(f'kaggle_kee = "{TOKEN}"\n')
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert "kaggle_kee" in result.output and "Traceback" not in result.output
+    assert TOKEN not in result.output and TOKEN[:10] not in result.output
+
+
+@pytest.mark.parametrize("variable, value", [("VASEG_SEED", "-5"), ("VASEG_DEVICE", "meta")])
+def test_config_invalid_seed_or_device_is_one_paragraph_exit_2(runner, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert value in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one paragraph (the runner is 250 columns wide)

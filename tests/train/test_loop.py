@@ -114,3 +114,72 @@ def test_training_on_legacy_data_says_so_and_trains(legacy_dataset, tmp_path, ca
     err = " ".join(capsys.readouterr().err.split())  # rich wraps lines at the terminal width
     assert "Legacy dataset format" in err and "Gamma + CLAHE are applied at load time" in err
     assert result.onnx_path.is_file() and len(result.metrics) == 1
+
+
+# --- issue 10: non-finite training stops and never saves the diverged weights ----------------------------
+
+
+def _finite(state_dict) -> bool:
+    return all(torch.isfinite(t).all() for t in state_dict.values() if t.is_floating_point())
+
+
+def test_a_non_finite_loss_stops_naming_epoch_and_step_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    real_loss, calls = loop.combined_loss, []
+
+    def nan_in_epoch_two(*args, **kwargs):
+        calls.append(1)  # epoch 1: 2 train steps + 1 validation batch; the 4th call is epoch 2, step 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 4 else loss
+
+    with mock.patch.object(loop, "combined_loss", side_effect=nan_in_epoch_two):
+        with pytest.raises(VasegError, match=r"epoch 2, step 1\b") as caught:
+            train(_settings(tiny_dataset, run_dir, epochs=3), progress=False)
+    assert "--lr" in caught.value.message
+    last = load_checkpoint(run_dir / "last.pt", torch.device("cpu"))
+    assert last["epoch"] == 1 and _finite(last["model"])
+    assert _finite(load_checkpoint(run_dir / "best.pt", torch.device("cpu"))["model"])
+    assert [row["epoch"] for row in _metrics(run_dir)] == ["1"]
+    assert not (run_dir / "best.onnx").exists()
+
+
+def test_an_infinite_learning_rate_stops_in_the_first_epoch_and_saves_nothing(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    # Settings refuse lr=inf (a usage error); a library caller can still build such settings.
+    settings = _settings(tiny_dataset, run_dir, epochs=1).model_copy(update={"lr": float("inf")})
+    with pytest.raises(VasegError, match=r"epoch 1, step 2\b"):
+        train(settings, progress=False)
+    for name in ("last.pt", "best.pt", "best.onnx", "metrics.csv"):
+        assert not (run_dir / name).exists(), name
+
+
+def test_non_finite_weights_or_validation_loss_stop_before_saving():
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loop._check_finite_epoch(model, 0.5, 3, optimizer)  # all finite: no error
+    with pytest.raises(VasegError, match="epoch 3, on validation"):
+        loop._check_finite_epoch(model, float("nan"), 3, optimizer)
+    with torch.no_grad():
+        model.weight[0, 0] = float("inf")
+    with pytest.raises(VasegError, match="epoch 3, in the weights"):
+        loop._check_finite_epoch(model, 0.5, 3, optimizer)
+
+
+def test_training_holds_the_run_folder_lock(tiny_dataset, tmp_path):
+    from visionassist_seg.folder_lock import folder_lock
+
+    run_dir = tmp_path / "run"
+    with folder_lock(run_dir, "training"):
+        with pytest.raises(VasegError, match=r"Another vaseg run \(training, process"):
+            train(_settings(tiny_dataset, run_dir, epochs=1), progress=False)
+    assert not (run_dir / "config.json").exists()
+
+
+def test_the_checkpoint_records_the_data_and_recipe(tiny_dataset, tmp_path):
+    train(_settings(tiny_dataset, tmp_path / "run", epochs=1, train_limit=4), progress=False)
+    recipe = load_checkpoint(tmp_path / "run" / "last.pt", torch.device("cpu"))["recipe"]
+    assert recipe["source"] == "local" and recipe["dataset"] == str(tiny_dataset.resolve())
+    assert recipe["shards"] and all(size > 0 for size in recipe["shards"].values())
+    assert {k: recipe[k] for k in ("scale", "train_limit", "batch_size", "lr", "seed")} == {
+        "scale": 0.1, "train_limit": 4, "batch_size": 4, "lr": 3e-3, "seed": 5
+    }

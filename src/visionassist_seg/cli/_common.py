@@ -47,7 +47,7 @@ WorkersOpt = Annotated[
 LimitOpt = Annotated[
     Optional[int], typer.Option("--limit", min=1, help="At most this many samples per split.", show_default=False)
 ]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed. [default: 0]", show_default=False)]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (>= 0). [default: 0]", show_default=False)]
 SourceOpt = Annotated[
     Optional[str],
     typer.Option(

@@ -11,7 +11,11 @@ from visionassist_seg.errors import VasegError
 
 
 class _VasegGroup(TyperGroup):
-    """Turns a `VasegError` into a one-paragraph message and its exit code."""
+    """Turns a `VasegError` into a one-paragraph message and its exit code.
+
+    Messages are plain text (they quote paths and values as the user typed them): the
+    printer styles only its own "Error:" prefix and never parses the message as markup.
+    """
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
@@ -19,13 +23,11 @@ class _VasegGroup(TyperGroup):
         except VasegError as err:
             if os.environ.get("VASEG_DEBUG") == "1":
                 raise
-            from rich.markup import escape
+            from visionassist_seg.console import err_console, styled
 
-            from visionassist_seg.console import err_console
-
-            # Messages quote user paths: '[/]' must print as typed, undecodable file-name bytes as escapes.
-            message = escape(err.message.encode("utf-8", "backslashreplace").decode("utf-8"))
-            err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+            # Undecodable file-name bytes (surrogate escapes) print as \xNN instead of crashing the print.
+            message = err.message.encode("utf-8", "backslashreplace").decode("utf-8")
+            err_console.print(styled("Error:", "bold red", f" {message}"), highlight=False, soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
 
 

@@ -33,9 +33,7 @@ def demo(
     device: DemoDeviceOpt = "cpu",
 ) -> None:
     """Run synthetic download, precompute, validate, train and ONNX export end to end (a few minutes on a laptop CPU)."""
-    from rich.markup import escape
-
-    from visionassist_seg.console import console
+    from visionassist_seg.console import console, styled
     from visionassist_seg.train import demo as demo_lib
 
     result = demo_lib.run_demo(
@@ -49,11 +47,11 @@ def demo(
     )
     total = sum(result.seconds.values())
     console.print(
-        f"\n[bold]Demo finished in {total:.0f} s.[/] Validation pupil IoU {result.best_pupil_iou:.4f} "
+        styled(f"\nDemo finished in {total:.0f} s.", "bold", f" Validation pupil IoU {result.best_pupil_iou:.4f} "
         f"(mIoU {result.best_miou:.4f}).\n"
-        f"  dataset:  {escape(str(result.dataset_dir))}\n"
-        f"  run:      {escape(str(result.run_dir))} (metrics.csv, best.pt, last.pt, plots/)\n"
-        f"  ONNX:     {escape(str(result.onnx_path))} (input image 1x1x400x640, output logits 1x2x400x640)",
+        f"  dataset:  {result.dataset_dir}\n"
+        f"  run:      {result.run_dir} (metrics.csv, best.pt, last.pt, plots/)\n"
+        f"  ONNX:     {result.onnx_path} (input image 1x1x400x640, output logits 1x2x400x640)"),
         highlight=False,
     )
 

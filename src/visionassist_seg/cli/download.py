@@ -29,18 +29,19 @@ def download(
 
     Example: `vaseg download --raw-dir openeds_raw`
     """
-    from rich.markup import escape
+    from rich.text import Text
 
-    from visionassist_seg.console import console, err_console
+    from visionassist_seg.console import console, err_console, styled
     from visionassist_seg.kaggle import ensure_raw, permission_warning
     from visionassist_seg.settings import load_settings
 
     settings = load_settings(config, raw_dir=raw_dir, source=source, synthetic_count=count, seed=seed)
     if settings.source == "kaggle" and (warning := permission_warning()):
-        err_console.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
-    with err_console.status(f"Preparing raw data ({escape(settings.source)}) in {escape(str(settings.raw_dir))} ..."):
+        err_console.print(styled("Warning:", "yellow", f" {warning}"), highlight=False)
+    # A str status is parsed as markup whatever the console says: pass Text so the path shows as typed.
+    with err_console.status(Text(f"Preparing raw data ({settings.source}) in {settings.raw_dir} ...")):
         root = ensure_raw(settings, force=force)
-    console.print(f"Raw OpenEDS ({escape(settings.source)}) ready: {escape(str(root))}", highlight=False)
+    console.print(f"Raw OpenEDS ({settings.source}) ready: {str(root)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

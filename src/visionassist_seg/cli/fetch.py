@@ -24,9 +24,7 @@ def fetch(
     config: ConfigOpt = None,
 ) -> None:
     """Copy a finished remote training run (checkpoints, ONNX, metrics, plots) from the Modal Volume."""
-    from rich.markup import escape
-
-    from visionassist_seg.console import console, err_console
+    from visionassist_seg.console import console, err_console, styled
     from visionassist_seg.remote import fetch_run
     from visionassist_seg.settings import load_settings
 
@@ -35,20 +33,19 @@ def fetch(
     status = (result.status or {}).get("status", "unknown")
     if status == "running":
         err_console.print(
-            f"[yellow]Run {escape(name)} is still running on Modal[/]: these are the files written so far. "
-            f"Run `vaseg fetch {escape(name)}` again when it has finished.",
+            styled(f"Run {name} is still running on Modal", "yellow", ": these are the files written so far. "
+            f"Run `vaseg fetch {name}` again when it has finished."),
             highlight=False,
         )
     elif status == "failed":
         err_console.print(
-            f"[red]Run {escape(name)} failed on Modal[/] "
-            f"({escape(str(result.status.get('error', 'no error recorded')))}); "
-            "copied what it wrote.",
+            styled(f"Run {name} failed on Modal", "red", f" ({result.status.get('error', 'no error recorded')}); "
+            "copied what it wrote."),
             highlight=False,
         )
     console.print(
-        f"Fetched run {escape(name)} ({len(result.files)} files, status {escape(str(status))}) into "
-        f"{escape(str(result.run_dir))}",
+        f"Fetched run {name} ({len(result.files)} files, status {str(status)}) into "
+        f"{str(result.run_dir)}",
         highlight=False,
     )
 

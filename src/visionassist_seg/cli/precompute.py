@@ -56,8 +56,6 @@ def precompute(
     folder or one precompute made (else --overwrite); one run per folder at a time. Ctrl-C
     stops the workers and exits 130; rerun the same command to resume.
     """
-    from rich.markup import escape
-
     from visionassist_seg.console import console, err_console
     from visionassist_seg.data.precompute import run_precompute
     from visionassist_seg.data.raw import display_name
@@ -92,7 +90,7 @@ def precompute(
         report = run_precompute(settings, download=not skip_download, overwrite=overwrite)
     except KeyboardInterrupt:
         err_console.print(
-            f"Interrupted: the shards finished in {escape(display_name(settings.output_dir))} are kept; "
+            f"Interrupted: the shards finished in {display_name(settings.output_dir)} are kept; "
             "rerun the same command to resume.",
             highlight=False,
             soft_wrap=True,  # one line, whatever the terminal width
@@ -109,18 +107,17 @@ def precompute(
         from visionassist_seg.hub import push_dataset
 
         url = push_dataset(settings.output_dir, settings)
-        console.print(f"Pushed to {escape(url)}", highlight=False)
+        console.print(f"Pushed to {url}", highlight=False)
 
 
 def print_report(report) -> None:  # type: ignore[no-untyped-def]
-    """Print the run summary table, any skipped samples and any files moved aside (user strings escaped)."""
-    from rich.markup import escape
+    """Print the run summary table, any skipped samples and any files moved aside (consoles print plain text: names show as typed)."""
     from rich.table import Table
 
-    from visionassist_seg.console import console
+    from visionassist_seg.console import console, styled
     from visionassist_seg.data.raw import display_name
 
-    table = Table(title=f"precompute: {escape(display_name(report.output_dir))}")
+    table = Table(title=f"precompute: {display_name(report.output_dir)}")
     for column in ("split", "rows", "shards", "skipped", "MB on disk"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for split, rows in report.rows.items():
@@ -136,12 +133,12 @@ def print_report(report) -> None:  # type: ignore[no-untyped-def]
         highlight=False,
     )
     for item in report.skipped[:20]:
-        line = escape(f"{item['split']} {display_name(item['file'])}: {display_name(item['reason'])}")
-        console.print(f"[yellow]skipped[/] {line}", highlight=False)
+        line = f"{item['split']} {display_name(item['file'])}: {display_name(item['reason'])}"
+        console.print(styled("skipped", "yellow", f" {line}"), highlight=False)
     if len(report.skipped) > 20:
         console.print(f"... and {len(report.skipped) - 20} more (see manifest.json)", highlight=False)
     for path in getattr(report, "displaced", []):  # reports from older Modal images lack the field
-        console.print(f"[yellow]moved aside[/] (not deleted): {escape(display_name(path))}", highlight=False)
+        console.print(styled("moved aside", "yellow", f" (not deleted): {display_name(path)}"), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -35,8 +35,6 @@ def push(
 
     Example: `vaseg push --dataset precompute_output --hf-repo yourname/openeds-precomputed`
     """
-    from rich.markup import escape
-
     from visionassist_seg.console import console
     from visionassist_seg.hub import push_dataset
     from visionassist_seg.settings import load_settings
@@ -45,7 +43,7 @@ def push(
         config, output_dir=dataset, hf_repo=hf_repo, hf_private=private, hf_revision=revision, workers=workers
     )
     url = push_dataset(settings.output_dir, settings, force=force, message=message)
-    console.print(f"Pushed {escape(str(settings.output_dir))} to {escape(url)}", highlight=False)
+    console.print(f"Pushed {str(settings.output_dir)} to {url}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

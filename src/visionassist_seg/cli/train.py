@@ -68,6 +68,10 @@ def train(
     """Train the ShallowNet pupil segmenter; leave checkpoints, metrics.csv, plots and best.onnx in the run folder.
 
     Data: --dataset DIR (a `vaseg precompute` output) or --hf-repo ID (fetched into the Hub cache). Without either: the configured dataset folder if it holds shards, else the configured Hub repository.
+
+    --resume RUN/last.pt continues a run with its checkpoint's data and recipe (dataset, --scale, --limit, --batch-size, --lr, --seed, dropout, patience); giving one of those with another value is an error. --epochs (to extend the run), --device, --workers, --amp and --compile may change.
+
+    Example: `vaseg train --dataset precompute_output --epochs 15 --output-dir runs/shallownet`
     """
     from visionassist_seg.console import console
     from visionassist_seg.errors import VasegError
@@ -88,6 +92,13 @@ def train(
     if remote:
         from visionassist_seg.remote import train_remote
 
+        if settings.resume is not None:  # checked here, before anything is uploaded or started on Modal
+            import torch
+
+            from visionassist_seg.train.loop import load_checkpoint
+            from visionassist_seg.train.resume import resumed_settings
+
+            settings = resumed_settings(settings, load_checkpoint(settings.resume, torch.device("cpu")))
         outcome = train_remote(settings, detach=detach)
         console.print(f"Remote run: {outcome}", highlight=False)
         return

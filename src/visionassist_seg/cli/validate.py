@@ -47,6 +47,11 @@ def validate(
         raise VasegError("Pass either --dataset DIR or --hf-repo ID, not both.", exit_code=2)
     if raw_dir is None and (samples is not None or all_rows):
         raise VasegError("--samples and --all choose rows to recompute: they need --raw-dir RAW_DIR.", exit_code=2)
+    if json_file is not None and json_file.is_dir():  # found now, not after a long validation
+        raise VasegError(
+            f"--json {json_file} is a folder; pass a file path for the report, e.g. {json_file / 'report.json'}.",
+            exit_code=2,
+        )
     settings = load_settings(config, hf_repo=hf_repo, hf_revision=revision, seed=seed, workers=workers)
     report = validate_dataset(
         dataset_dir=dataset,

@@ -12,6 +12,7 @@ known only by its file list, so a download fetches just the files of the resolve
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections import defaultdict
@@ -55,15 +56,27 @@ class SplitFiles:
 def resolve_local(dataset_dir: Path) -> SplitFiles:
     """Return the splits of the dataset folder ``dataset_dir`` as `datasets.load_dataset(dataset_dir)` sees them.
 
+    The folder's file list goes through `resolve_listing`: datasets globs patterns joined
+    onto the base path, so a folder named like ``eyes[1]`` or ``[bold]x[/]`` would be read
+    as a glob character class; a listing under a fixed root has no such characters.
+
     Raises:
         VasegError: the card's YAML or ``configs:`` is invalid, or names a file that does not exist.
     """
     root = Path(dataset_dir)
-    texts = {name: _read_text(root / name) for name in CARD_FILES}
-    card = _card_data(texts[CARD], texts[STANDALONE_YAML], root / CARD)
-    base = root.resolve().as_posix()
-    files, source = _resolve(base, card, root / CARD)
-    return SplitFiles(root, _relative(files, base), source)
+    texts = {name: text for name in CARD_FILES if (text := _read_text(root / name)) is not None}
+    found = resolve_listing(_listing(root), texts, str(root))
+    return SplitFiles(root, found.files, found.source)
+
+
+def _listing(root: Path) -> list[str]:
+    """Return every file under ``root`` as a POSIX path relative to it, hidden folders (``.vaseg/``, ``.git/``) left out."""
+    names = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))  # datasets ignores them too
+        relative = Path(folder).relative_to(root)
+        names += [(relative / name).as_posix() for name in sorted(files)]
+    return names
 
 
 def resolve_listing(files: Iterable[str], card_texts: dict[str, str], where: str) -> SplitFiles:

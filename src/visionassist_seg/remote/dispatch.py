@@ -195,7 +195,7 @@ def train_remote(settings: Settings, *, detach: bool = False) -> Path | str:
 
 def _print_detached(settings: Settings, name: str, call_id: str) -> None:
     console.print(
-        f"Started remote run [bold]{name}[/] on Modal (GPU {settings.gpu}, app {settings.modal_app_name}, "
+        f"Started remote run {name} on Modal (GPU {settings.gpu}, app {settings.modal_app_name}, "
         f"call {call_id}). It keeps running after this command returns; its results go to Modal Volume "
         f"{settings.modal_volume} under {run_key(name)}.",
         highlight=False,

@@ -33,7 +33,7 @@ def check_run_name(name: str) -> str:
     if not _RUN_NAME.match(name) or name in {".", ".."}:
         raise VasegError(
             f"Run name {name!r} cannot name a folder on the Modal Volume. Use letters, digits, '.', '_' "
-            "or '-' (the last part of --run-dir, e.g. --run-dir runs/shallownet-l4)."
+            "or '-' (the last part of the run folder, e.g. `vaseg train --remote --output-dir runs/shallownet-l4`)."
         )
     return name
 

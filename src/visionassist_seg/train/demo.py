@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.markup import escape
-
 from visionassist_seg.console import console
 from visionassist_seg.errors import VasegError
 
@@ -151,9 +149,9 @@ def _run_demo_steps(
     )  # fmt: skip
     height, width = scaled_size(scale)
     console.print(
-        f"vaseg demo in {escape(str(directory))}: {count} synthetic train samples (+{split_counts(count)['validation']} validation), "
+        f"vaseg demo in {directory}: {count} synthetic train samples (+{split_counts(count)['validation']} validation), "
         f"scale {scale} ({height}x{width}), {epochs} epochs, batch {batch_size}, lr {lr:g}, "
-        f"device {escape(device)}.",
+        f"device {device}.",
         highlight=False,
     )
     seconds: dict[str, float] = {}
@@ -186,5 +184,5 @@ def _run_demo_steps(
 
 def _lap(started: float, what: str, where: Path) -> float:
     elapsed = time.perf_counter() - started
-    console.print(f"{what} in {elapsed:.1f} s: {escape(str(where))}", highlight=False)
+    console.print(f"{what} in {elapsed:.1f} s: {str(where)}", highlight=False)
     return elapsed

@@ -19,8 +19,9 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from visionassist_seg.console import console, err_console
+from visionassist_seg.console import console, err_console, styled
 from visionassist_seg.errors import VasegError
+from visionassist_seg.folder_lock import folder_lock
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.settings import Settings
@@ -29,6 +30,7 @@ from visionassist_seg.train.loader import BatchLoader, BlockDataset, SplitIndex,
 from visionassist_seg.train.losses import alpha_at, combined_loss
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import ShallowNet, count_parameters
+from visionassist_seg.train.resume import recipe_of, resumed_settings
 
 METRIC_FIELDS = (
     "epoch", "train_loss", "val_loss", "val_pupil_iou", "val_background_iou", "val_miou",
@@ -137,12 +139,19 @@ def train_one_epoch(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     on_progress: Callable[[int, float], None] | None = None,
+    epoch: int = 1,
 ) -> EpochStats:
-    """Return the sample-weighted mean training loss of one pass over ``batches``."""
+    """Return the sample-weighted mean training loss of one pass over ``batches`` (epoch ``epoch``, 1-based).
+
+    Raises:
+        VasegError: a step's loss was NaN or infinite (the error names the epoch and the first such step).
+    """
     model.train()
     start = time.perf_counter()
     # Summed on the device; read back only every few batches so the GPU never waits on the host.
     total = torch.zeros((), device=device, dtype=torch.float64)
+    # The first step whose loss was not finite (0: none yet), kept on the device for the same reason.
+    first_bad = torch.zeros((), device=device, dtype=torch.int64)
     samples = 0
     for step, batch in enumerate(batches, 1):
         batch = to_device(batch, device, channels_last)
@@ -155,15 +164,46 @@ def train_one_epoch(
         scaler.update()
         n = batch["image"].shape[0]
         total += loss.detach() * n
+        first_bad = torch.where((first_bad == 0) & ~torch.isfinite(loss.detach()), step, first_bad)
         samples += n
-        if on_progress is not None and step % PROGRESS_EVERY == 0:
-            on_progress(samples, float(total) / samples)
+        if step % PROGRESS_EVERY == 0:
+            _stop_if_diverged(int(first_bad), epoch, optimizer)
+            if on_progress is not None:
+                on_progress(samples, float(total) / samples)
     if samples == 0:
         raise VasegError("The training split has no rows. Check --dataset/--hf-repo and --limit.")
+    _stop_if_diverged(int(first_bad), epoch, optimizer)
     loss = float(total) / samples
     if on_progress is not None:
         on_progress(samples, loss)
     return EpochStats(loss, samples, time.perf_counter() - start)
+
+
+def _stop_if_diverged(first_bad_step: int, epoch: int, optimizer: torch.optim.Optimizer, where: str = "") -> None:
+    """Raise when training produced a NaN or infinite loss or weights; nothing of that epoch is saved.
+
+    ``first_bad_step`` is the first training step (1-based) with a non-finite loss, 0 for
+    none; ``where`` names another place the non-finite value showed (validation, weights).
+    """
+    if not first_bad_step and not where:
+        return
+    place = f"step {first_bad_step} (the training loss)" if first_bad_step else where
+    lr = optimizer.param_groups[0]["lr"]
+    raise VasegError(
+        f"Training diverged: NaN or infinite values at epoch {epoch}, {place}; learning rate {lr:.3g}. "
+        "Training stopped; last.pt and best.pt still hold the last finished epoch, never the diverged weights. "
+        "Start a new run with a lower --lr (a --resume run keeps its checkpoint's --lr), or check the dataset "
+        "with `vaseg validate`."
+    )
+
+
+def _check_finite_epoch(model: torch.nn.Module, val_loss: float, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+    """Raise (via `_stop_if_diverged`) when the validation loss or any weight is not finite, before anything is saved."""
+    if not np.isfinite(val_loss):
+        _stop_if_diverged(0, epoch, optimizer, "on validation (the validation loss)")
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    if not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        _stop_if_diverged(0, epoch, optimizer, "in the weights after the last step")
 
 
 @torch.no_grad()
@@ -299,11 +339,11 @@ def _progress(enabled: bool):  # -> rich.progress.Progress
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=err_console,
         transient=True,
         disable=not enabled,
@@ -320,9 +360,9 @@ def _announce_legacy(indexes: dict[str, SplitIndex], folder: Path) -> None:
     legacy = sum(len(index.legacy_shards) for index in indexes.values())
     if legacy:
         err_console.print(
-            f"[yellow]Legacy dataset format[/] in {folder}: {legacy} shard(s) have no 'preprocessed' column "
+            styled("Legacy dataset format", "yellow", f" in {folder}: {legacy} shard(s) have no 'preprocessed' column "
             "(flat lists, raw images). Gamma + CLAHE are applied at load time; re-run `vaseg precompute` "
-            "for faster loading.",
+            "for faster loading."),
             highlight=False,
         )
 
@@ -336,8 +376,41 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
     """Train ShallowNet as `settings` say; return where the run's files are and its best validation IoU.
 
     Writes into ``settings.run_dir``: config.json, metrics.csv, last.pt, best.pt,
-    best.onnx and plots/. With ``settings.resume`` it continues that checkpoint exactly.
+    best.onnx and plots/, holding the folder's lock for the whole run so that a second
+    training into the same folder stops at once. With ``settings.resume`` it continues
+    that checkpoint exactly, with the checkpoint's data and recipe settings (see
+    `visionassist_seg.train.resume`).
+
+    Raises:
+        VasegError: the run folder cannot be made or is in use; a resume setting conflicts
+            with the checkpoint (exit 2); training diverged; bad data or checkpoint.
     """
+    run_dir = Path(settings.run_dir)
+    make_run_dir(run_dir)
+    with folder_lock(run_dir, "training"):
+        if settings.resume is not None:
+            settings = resumed_settings(settings, load_checkpoint(settings.resume, torch.device("cpu")))
+        return _train_in_locked_folder(settings, progress)
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run folder (and its parents).
+
+    Raises:
+        VasegError: it cannot be created (a regular file in the way, no permission, a name too long, ...).
+    """
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise VasegError(
+            f"Cannot create the run folder {run_dir}: {reason}. Pass --output-dir a folder you can write to "
+            "(its parents must be folders, not files)."
+        ) from None
+
+
+def _train_in_locked_folder(settings: Settings, progress: bool) -> TrainResult:
+    """Run `train` once the run folder is locked and the settings are final."""
     device = resolve_device(settings.device)
     amp_dtype = amp_dtype_for(device, settings.amp)
     channels_last = device.type in ("cpu", "cuda")
@@ -349,7 +422,7 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
     indexes = index_dataset(folder, settings.train_limit)
     _announce_legacy(indexes, folder)
     run_dir = Path(settings.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    recipe = recipe_of(settings, folder)
     height, width = scaled_size(settings.scale)
 
     model = ShallowNet(dropout=settings.dropout).to(device)
@@ -405,6 +478,7 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
             stats = train_one_epoch(
                 net, train_loader.epoch(epoch), optimizer, scaler,
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last, on_progress=report,
+                epoch=epoch + 1,
             )  # fmt: skip
             bar.update(task, description=f"epoch {epoch + 1} validation")
             val = evaluate(
@@ -412,6 +486,7 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last,
             )  # fmt: skip
             bar.remove_task(task)
+            _check_finite_epoch(model, val.loss, epoch + 1, optimizer)
             scheduler.step(val.loss)
             row = {
                 "epoch": epoch + 1, "train_loss": round(stats.loss, 6), "val_loss": round(val.loss, 6),
@@ -427,7 +502,7 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
             state = {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "epoch": epoch + 1, "settings": settings.masked_dump(),
-                "metrics": history, "best": best, "rng": capture_rng(),
+                "metrics": history, "best": best, "rng": capture_rng(), "recipe": recipe,
                 "model_config": {"dropout": settings.dropout, "scale": settings.scale, "height": height, "width": width},
             }  # fmt: skip
             save_checkpoint(run_dir / "last.pt", state)

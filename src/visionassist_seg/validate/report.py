@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from visionassist_seg.errors import VasegError
 
 PASS = "pass"
 FAIL = "fail"
@@ -95,23 +99,51 @@ class ValidationReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def write_json(self, path: Path) -> None:
-        """Write `to_json()` to ``path`` atomically, creating its folder."""
-        from visionassist_seg.data.shards import write_json_atomic
+        """Write `to_json()` to ``path`` atomically, creating its folder.
 
-        write_json_atomic(Path(path), self.to_dict(), sort_keys=False)
+        Raises:
+            VasegError: ``path`` is a folder or cannot be written; no temporary file is left behind.
+        """
+        write_text_atomic(Path(path), self.to_json() + "\n", what="the JSON report", option="--json")
 
     def to_table(self):  # -> rich.table.Table
         """Return the report as a rich table with one line per check."""
-        from rich.markup import escape
         from rich.table import Table
 
-        # Targets and details carry file names and paths: `[bold]` in one is shown as typed.
-        verdict = "[green]passed[/]" if self.passed else "[bold red]FAILED[/]"
-        table = Table(title=f"vaseg validate: {escape(self.target)} ({verdict})", show_lines=False)
+        from rich.text import Text
+
+        # Text, not markup: the target and details quote paths and file names as typed.
+        verdict = Text("passed", "green") if self.passed else Text("FAILED", "bold red")
+        table = Table(title=Text.assemble(f"vaseg validate: {self.target} (", verdict, ")"), show_lines=False)
         table.add_column("check", no_wrap=True)
         table.add_column("result", no_wrap=True)
         table.add_column("details", overflow="fold")
         for row in self.rows:
             style = _STYLES.get(row.result, "")
-            table.add_row(row.check, f"[{style}]{row.result}[/]" if style else row.result, escape(row.details))
+            table.add_row(Text(row.check), Text(row.result, style), Text(row.details))
         return table
+
+
+def write_text_atomic(path: Path, text: str, *, what: str, option: str) -> None:
+    """Write ``text`` to ``path`` in one step (readers see the old file or the new one), creating its folder.
+
+    The text goes to a temporary sibling that is renamed over ``path``; on any failure the
+    temporary file is removed and the error names ``path`` and the ``option`` that chose it.
+
+    Raises:
+        VasegError: ``path`` is a folder, or its folder cannot be created or written.
+    """
+    if path.is_dir():
+        raise VasegError(f"{option} {path} is a folder; {what} needs a file path there, e.g. {path / 'report.json'}.")
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        reason = err.strerror or type(err).__name__
+        raise VasegError(f"Cannot write {what} to {path}: {reason}. Pass {option} a file in a folder you can write to.") from None

@@ -1,0 +1,160 @@
+"""Which settings a resumed training run takes from its checkpoint, and the conflicts that are usage errors.
+
+A run's data, model and recipe settings (the dataset it reads, its resolution, sample
+limit, batch size, learning rate, dropout, plateau patience and seed) shape every epoch:
+resuming with other values would continue one run with a different one and mix both in
+one metrics.csv. So a resumed run takes them from the checkpoint, and a value given
+explicitly (command line, ``VASEG_*`` variable or settings file) that differs from the
+checkpoint's is refused, naming the option. Everything else may change between the
+parts of a run: ``epochs`` (to extend it), ``device``, ``amp``, ``compile`` (the hardware
+it continues on), ``workers`` and progress output.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from visionassist_seg.errors import VasegError
+from visionassist_seg.settings import Settings
+
+# Field -> the name a user knows it by: the train option, or the settings key where there is no option
+# (dropout and patience are set by VASEG_DROPOUT / VASEG_PATIENCE or the settings file).
+RECIPE_FIELDS = {
+    "scale": "--scale",
+    "train_limit": "--limit",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "dropout": "dropout",
+    "patience": "patience",
+    "seed": "--seed",
+}
+
+
+def recipe_of(settings: Settings, dataset_dir: Path) -> dict[str, Any]:
+    """Return the data and recipe record a checkpoint keeps so that a resumed run can continue it exactly.
+
+    ``dataset_dir`` is the folder the run reads, recorded with its shard names and sizes
+    so that the same dataset copied elsewhere (a moved folder, the Modal Volume) is
+    recognised; for a Hub dataset the repository and revision are recorded instead.
+    """
+    if settings.local_training_folder() is None:
+        data: dict[str, Any] = {"source": "hub", "hf_repo": settings.hf_repo, "hf_revision": settings.hf_revision}
+    else:
+        data = {"source": "local", "dataset": str(Path(dataset_dir).resolve()), "shards": shard_sizes(dataset_dir)}
+    return {**data, **{name: getattr(settings, name) for name in RECIPE_FIELDS}}
+
+
+def resumed_settings(settings: Settings, checkpoint: dict[str, Any]) -> Settings:
+    """Return ``settings`` with the checkpoint's data and recipe settings in place of today's.
+
+    Raises:
+        VasegError: (exit 2) an explicitly given setting differs from the checkpoint's.
+    """
+    recorded = checkpoint.get("recipe") or _recipe_from_old_checkpoint(checkpoint.get("settings") or {})
+    conflicts = [*_data_conflicts(settings, recorded), *_recipe_conflicts(settings, recorded)]
+    if conflicts:
+        raise VasegError(
+            f"--resume {settings.resume} continues a run, and {'; '.join(conflicts)}. A resumed run keeps the "
+            "data, model and recipe settings of its checkpoint, so that one metrics.csv describes one run: "
+            "drop the option (or the VASEG_* variable or settings-file entry that sets it), or start a new "
+            "run in another --output-dir without --resume.",
+            exit_code=2,
+        )
+    update = {name: recorded[name] for name in RECIPE_FIELDS if name in recorded}
+    return settings.model_copy(update={**update, **_data_update(settings, recorded)})
+
+
+def _data_update(settings: Settings, recorded: dict[str, Any]) -> dict[str, Any]:
+    """Return the settings that point the resumed run at the recorded dataset.
+
+    Nothing when the user named the dataset: it was checked to be the recorded one, perhaps
+    at another path (a moved folder, a copy on the Modal Volume), and that path is kept.
+    """
+    if _asked_source(settings) is not None:
+        return {}
+    if recorded.get("source") == "local":
+        return {"dataset": Path(recorded["dataset"]), "train_source": "local"}
+    if recorded.get("source") == "hub":
+        return {"hf_repo": recorded["hf_repo"], "hf_revision": recorded["hf_revision"], "train_source": "hub"}
+    return {}
+
+
+def _recipe_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]:
+    conflicts = []
+    for name, option in RECIPE_FIELDS.items():
+        if name in settings.model_fields_set and name in recorded and not _same(getattr(settings, name), recorded[name]):
+            conflicts.append(f"{option} is {getattr(settings, name)} but the checkpoint was trained with {recorded[name]}")
+    return conflicts
+
+
+def _data_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]:
+    """Return a description of each way the explicitly asked-for dataset differs from the recorded one."""
+    asked = _asked_source(settings)
+    if asked is None or recorded.get("source") is None:
+        return []
+    if asked == "local":
+        folder = Path(settings.training_dataset()).resolve()
+        if recorded["source"] == "local" and _same_dataset(folder, recorded):
+            return []
+        was = recorded.get("dataset") if recorded["source"] == "local" else _hub_name(recorded["hf_repo"], recorded["hf_revision"])
+        return [f"--dataset is {folder} but the checkpoint was trained on {was}"]
+    if recorded["source"] == "hub" and settings.hf_repo == recorded["hf_repo"] and _revision_agrees(settings, recorded):
+        return []
+    was = recorded.get("dataset") if recorded["source"] == "local" else _hub_name(recorded["hf_repo"], recorded["hf_revision"])
+    asked_for = _hub_name(settings.hf_repo, settings.hf_revision)
+    return [f"--hf-repo/--revision ask for {asked_for} but the checkpoint was trained on {was}"]
+
+
+def _hub_name(repo: str, revision: str | None) -> str:
+    return f"Hub dataset {repo} at {revision or 'its default branch'}"
+
+
+def _same_dataset(folder: Path, recorded: dict[str, Any]) -> bool:
+    """Return True when ``folder`` is the recorded dataset: the same path, or the same shard names and sizes."""
+    if Path(recorded["dataset"]) == folder:
+        return True
+    return bool(recorded.get("shards")) and shard_sizes(folder) == recorded["shards"]
+
+
+def shard_sizes(folder: Path) -> dict[str, int]:
+    """Return ``{path relative to folder: bytes}`` of every parquet file under ``folder`` (empty if none)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {path.relative_to(folder).as_posix(): path.stat().st_size for path in sorted(folder.rglob("*.parquet"))}
+
+
+def _asked_source(settings: Settings) -> str | None:
+    """Return 'local' or 'hub' when the user named the data source explicitly, None when it was left to default."""
+    given = settings.model_fields_set
+    if "dataset" in given and settings.dataset is not None:
+        return "local"
+    if "train_source" in given and settings.train_source in ("local", "hub"):
+        return settings.train_source
+    return None
+
+
+def _revision_agrees(settings: Settings, recorded: dict[str, Any]) -> bool:
+    return "hf_revision" not in settings.model_fields_set or settings.hf_revision == recorded["hf_revision"]
+
+
+def _same(given: Any, recorded: Any) -> bool:
+    if isinstance(given, float) and isinstance(recorded, (int, float)):
+        return math.isclose(given, recorded, rel_tol=1e-12, abs_tol=0.0)
+    return given == recorded
+
+
+def _recipe_from_old_checkpoint(dumped: dict[str, Any]) -> dict[str, Any]:
+    """Return the recipe of a checkpoint written before the recipe record (its settings dump holds the fields).
+
+    Those checkpoints did not record the resolved dataset folder, so the data source is
+    pinned only when the run named a dataset folder explicitly.
+    """
+    recipe: dict[str, Any] = {name: dumped[name] for name in RECIPE_FIELDS if name in dumped}
+    if dumped.get("dataset"):
+        recipe.update(source="local", dataset=str(Path(dumped["dataset"]).resolve()))
+    elif dumped.get("train_source") == "hub":
+        recipe.update(source="hub", hf_repo=dumped.get("hf_repo"), hf_revision=dumped.get("hf_revision"))
+    return recipe

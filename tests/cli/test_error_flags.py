@@ -1,0 +1,73 @@
+"""Every ``--flag`` that an error message tells the user to pass is an option some vaseg command has."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import typer.main
+
+import visionassist_seg
+from visionassist_seg.cli.app import app
+
+SOURCE = Path(visionassist_seg.__file__).parent
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def registered_flags() -> set[str]:
+    """Return every option name of every `vaseg` subcommand (both halves of --x/--no-x pairs)."""
+    group = typer.main.get_command(app)
+    flags = set()
+    for command in group.commands.values():
+        for param in command.params:
+            flags.update(name for name in (*param.opts, *param.secondary_opts) if name.startswith("--"))
+    return flags
+
+
+def _module_strings(tree: ast.Module) -> dict[str, str]:
+    """Return the module-level string constants (``HELP = "..."``), which messages often append."""
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            constants[node.targets[0].id] = _text(node.value, {})
+    return constants
+
+
+def _text(node: ast.AST, constants: dict[str, str]) -> str:
+    """Return the literal text of a message expression (f-string parts, concatenations, named constants)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id, "")
+    return " ".join(_text(child, constants) for child in ast.iter_child_nodes(node))
+
+
+def error_messages() -> list[tuple[str, int, str]]:
+    """Return (file, line, literal text) of every ``VasegError(...)`` message in the package."""
+    found = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = _module_strings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "VasegError" and node.args:
+                found.append((str(path.relative_to(SOURCE)), node.lineno, _text(node.args[0], constants)))
+    return found
+
+
+def test_the_scan_finds_the_messages_and_their_flags():
+    messages = error_messages()
+    assert len(messages) > 50  # the package raises VasegError in many places; an empty scan proves nothing
+    assert any("--dataset" in text for _, _, text in messages)
+    assert {"--dataset", "--output-dir", "--resume", "--hf-repo", "--amp", "--no-amp"} <= registered_flags()
+
+
+def test_every_flag_named_in_an_error_message_exists():
+    known = registered_flags()
+    unknown = [
+        f"{path}:{line} names {flag}"
+        for path, line, text in error_messages()
+        for flag in FLAG.findall(text)
+        if flag not in known
+    ]
+    assert not unknown, "error messages name options no command has: " + "; ".join(unknown)
