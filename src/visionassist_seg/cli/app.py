@@ -47,6 +47,8 @@ _COMMAND_MODULES = (
     "push",
     "train",
     "demo",
+    "evaluate",
+    "predict",
 )
 
 
