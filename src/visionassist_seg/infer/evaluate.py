@@ -144,7 +144,8 @@ def evaluate_model(
     report = EvaluationReport(
         model=str(segmenter.path), layout=segmenter.layout, dataset=dataset, split=index.split,
         pupil_iou=per_class[1], background_iou=per_class[0], miou=iou.mean(),
-        challenge_score=challenge_score(iou.mean(), parameters), parameters=parameters, samples=samples, worst=ranked,
+        # A graph without weights (a stub) has size 0: min(1, 1 / S) is then 1, as for one parameter.
+        challenge_score=challenge_score(iou.mean(), max(parameters, 1)), parameters=parameters, samples=samples, worst=ranked,
     )  # fmt: skip
     if overlays_dir is not None:
         report.overlays = _write_overlays(sorted(kept, key=lambda e: (-e[0], -e[1])), overlays_dir)
