@@ -27,7 +27,7 @@ from visionassist_seg.infer.overlay import draw_evaluation
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.export import upsample_logits
 from visionassist_seg.train.loader import BlockDataset, SplitIndex, index_dataset, iterate_batches
-from visionassist_seg.train.loop import to_device
+from visionassist_seg.train.loop import amp_dtype_for, to_device
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import count_parameters
 
@@ -156,15 +156,18 @@ def _predictions(segmenter, batches: Iterator[dict[str, torch.Tensor]]) -> Itera
     """Yield (images, labels at 400x640, logits at 400x640) per batch, as numpy arrays.
 
     A checkpoint runs as the training loop's `evaluate` runs it: at its training size,
-    channels_last where the loop uses it, logits upsampled to the full labels.
+    channels_last where the loop uses it, under the run's autocast on CUDA, logits
+    upsampled to the full labels.
     """
     for batch in batches:
         labels = batch.get("label_full", batch["label"]).numpy()
         images = batch["image"][:, 0].numpy()
         if isinstance(segmenter, TorchSegmenter):
             moved = to_device(batch, segmenter.device, segmenter.channels_last)
-            with torch.no_grad():
-                logits = upsample_logits(segmenter.model(moved["image"]).float(), (HEIGHT, WIDTH))
+            amp_dtype = amp_dtype_for(segmenter.device, segmenter.amp)
+            with torch.no_grad(), torch.autocast(segmenter.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                logits = segmenter.model(moved["image"])
+            logits = upsample_logits(logits.float(), (HEIGHT, WIDTH))
             yield images, labels, logits.cpu().numpy()
         else:
             yield images, labels, segmenter.logits(images)

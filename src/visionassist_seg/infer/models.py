@@ -123,6 +123,8 @@ class TorchSegmenter:
         self.device = resolve_device(device)
         state = load_checkpoint(self.path, torch.device("cpu"))
         self.scale = float(state.get("model_config", {}).get("scale", 1.0))
+        # Whether the run validated under autocast (CUDA only): evaluate repeats it to reproduce the numbers.
+        self.amp = bool(state.get("settings", {}).get("amp", True))
         self.model = ShallowNet()
         try:
             self.model.load_state_dict(state["model"])
