@@ -67,7 +67,7 @@ def predict(
         highlight=False,
     )
     if summary.failed:
-        names = ", ".join(escape(str(bad.path)) for bad in summary.failed)
+        names = ", ".join(str(bad.path) for bad in summary.failed)
         raise VasegError(f"{len(summary.failed)} input(s) could not be read ({names}); see the notes above. The other inputs' rows are in {output}.")
 
 

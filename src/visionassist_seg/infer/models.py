@@ -33,8 +33,8 @@ def unexpected_interface(path: Path, found: str) -> VasegError:
     """Return the error for a model whose inputs or outputs are not one of vaseg's layouts."""
     return VasegError(
         f"{path} is a model with an unexpected interface ({found}). vaseg runs ShallowNet models in one of two "
-        f"layouts: 'standard' (input 'image' [batch, 1, {HEIGHT}, {WIDTH}] -> [batch, 2, {HEIGHT}, {WIDTH}] logits, "
-        f"as train writes best.onnx) or 'legacy' (input 'input' [batch, 1, {WIDTH}, {HEIGHT}], normalised and "
+        f"layouts: 'standard' (input 'image' of shape (batch, 1, {HEIGHT}, {WIDTH}) -> logits (batch, 2, {HEIGHT}, {WIDTH}), "
+        f"as train writes best.onnx) or 'legacy' (input 'input' of shape (batch, 1, {WIDTH}, {HEIGHT}), normalised and "
         "transposed, as the live demo feeds it). Export the model with `vaseg export`, or pass a `.pt` checkpoint "
         "from `vaseg train`."
     )
