@@ -13,8 +13,8 @@ weights otherwise); ``--model`` / ``--half-model`` take ONNX files as they are.
 - vaseg: `run_predictions` as `vaseg predict` runs it (batches of ``--batch-size``,
   class decision by one comparison, rows to JSON lines), with its seconds per stage.
 
-    python benchmarks/predict.py --frames 64
-    python benchmarks/predict.py --frames 256 --batch-size 16 --threads 2 --json predict.json
+    python benchmarks/predict.py --frames 64 --checkpoint vaseg-demo/run/best.pt
+    python benchmarks/predict.py --frames 64 --batch-size 8 --threads 2 --json predict.json
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def timed(label: str, fn, frames: int, results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=1, help="vaseg's frames per model call (predict's default: 1)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     parser.add_argument("--checkpoint", type=Path, help="weights for both models (a best.pt; default: fresh weights)")
     parser.add_argument("--model", type=Path, help="full-resolution ONNX model (default: fresh weights)")

@@ -15,7 +15,13 @@ OverlayOpt = Annotated[
     typer.Option("--overlay", help="Draw mask and ellipse: a folder (PNG per image, MP4 per video) or one FILE.mp4/.avi.", show_default=False),
 ]
 PreprocessedOpt = Annotated[bool, typer.Option("--preprocessed", help="Frames already have gamma + CLAHE (as dataset images do).")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Frames per model call.")]
+BatchOpt = Annotated[
+    int,
+    typer.Option(
+        "--batch-size", min=1,
+        help="Frames per model call. 1 is fastest on a CPU (a 400x640 batch's activations overflow the caches); raise it on a GPU.",
+    ),
+]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for inference. [default: all cores]", show_default=False)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device for a .pt model: auto, cpu, cuda, cuda:N or mps.")]
 
@@ -26,7 +32,7 @@ def predict(
     output: OutputOpt,
     overlay: OverlayOpt = None,
     preprocessed: PreprocessedOpt = False,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = 1,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:

@@ -79,7 +79,7 @@ def run_predictions(
     *,
     overlay: Path | None = None,
     preprocessed: bool = False,
-    batch_size: int = 8,
+    batch_size: int = 1,
     on_frames: Callable[[int], None] = lambda n: None,
     on_notice: Callable[[str], None] = lambda message: None,
 ) -> PredictSummary:
