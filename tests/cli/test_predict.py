@@ -162,11 +162,14 @@ def test_output_must_be_jsonl_or_csv(models, tmp_path):
 
 def test_onnx_prediction_does_not_import_torch(models, tmp_path):
     image = _png(tmp_path / "eye.png", fx.eye())
+    args = ["predict", str(models["standard"]), str(image), "--output", str(tmp_path / "r.jsonl")]
     script = (
-        "import sys; from pathlib import Path\n"
-        "from visionassist_seg.infer.models import load_segmenter\n"
-        "from visionassist_seg.infer.predict import plan_inputs, run_predictions\n"
-        f"s = run_predictions(load_segmenter(Path({str(models['standard'])!r})), plan_inputs([Path({str(image)!r})]), Path({str(tmp_path / 'r.jsonl')!r}))\n"
-        "assert s.frames == 1 and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:3]\n"
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from visionassist_seg.cli.app import app\n"
+        f"result = CliRunner().invoke(app, {args!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:3]\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert len(_jsonl(tmp_path / "r.jsonl")) == 1
