@@ -50,6 +50,8 @@ def draw_evaluation(image: np.ndarray, label: np.ndarray, prediction: np.ndarray
     out = tint(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), prediction.astype(bool), PREDICTION_BGR)
     contours, _ = cv2.findContours(label.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, LABEL_BGR, 1, cv2.LINE_AA)
-    cv2.putText(out, caption, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-    cv2.putText(out, caption, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    # On a dark band: readable over any image (a glyph's advance grows with its thickness, so no outline).
+    (width, height), baseline = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+    cv2.rectangle(out, (4, 4), (12 + width, 12 + height + baseline), (0, 0, 0), -1)
+    cv2.putText(out, caption, (8, 8 + height), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return out
