@@ -53,6 +53,8 @@ _COMMAND_MODULES = (
     "push",
     "train",
     "demo",
+    "evaluate",
+    "predict",
 )
 
 
