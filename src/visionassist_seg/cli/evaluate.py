@@ -48,7 +48,6 @@ def evaluate(
 
         vaseg evaluate model.onnx --hf-repo Conner/openeds-precomputed --split validation --limit 500
     """
-    from rich.markup import escape
 
     from visionassist_seg.console import console, item_progress
     from visionassist_seg.infer.evaluate import dataset_folder, evaluate_model, split_index
@@ -58,7 +57,7 @@ def evaluate(
     folder = dataset_folder(dataset, hf_repo, revision)
     index = split_index(folder, split, limit)
     segmenter = load_segmenter(model, threads=threads, device=device)
-    with item_progress(index.rows, f"evaluate {escape(split)}", unit="samples") as advance:
+    with item_progress(index.rows, f"evaluate {split}", unit="samples") as advance:
         report = evaluate_model(
             segmenter, index, dataset=str(hf_repo or folder), batch_size=batch_size, workers=workers, worst=worst,
             overlays_dir=overlays, on_samples=advance,
@@ -67,9 +66,9 @@ def evaluate(
         console.print(table)
     if json_file is not None:
         report.write_json(json_file)
-        console.print(f"Report written to {escape(str(json_file))}", highlight=False)
+        console.print(f"Report written to {json_file}", highlight=False)
     if report.overlays:
-        console.print(f"{len(report.overlays)} overlay(s) in {escape(str(overlays))}", highlight=False)
+        console.print(f"{len(report.overlays)} overlay(s) in {overlays}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

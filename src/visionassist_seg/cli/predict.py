@@ -48,9 +48,8 @@ def predict(
 
         vaseg predict best.onnx dataset_images/ --preprocessed --output rows.csv --overlay overlays/ --threads 4
     """
-    from rich.markup import escape
 
-    from visionassist_seg.console import console, err_console, item_progress
+    from visionassist_seg.console import console, err_console, item_progress, styled
     from visionassist_seg.errors import VasegError
     from visionassist_seg.infer.models import load_segmenter
     from visionassist_seg.infer.predict import check_output, plan_inputs, run_predictions
@@ -60,7 +59,7 @@ def predict(
     plan = plan_inputs(inputs)
 
     def notice(message: str) -> None:
-        err_console.print(f"[yellow]Note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        err_console.print(styled("Note:", "yellow", f" {message}"), highlight=False, soft_wrap=True)
 
     with item_progress(plan.total, "predict", unit="frames") as advance:
         summary = run_predictions(
@@ -68,8 +67,8 @@ def predict(
             on_frames=advance, on_notice=notice,
         )  # fmt: skip
     console.print(
-        f"{summary.frames} frame(s), pupil found in {summary.pupils}; rows in {escape(str(output))}"
-        + (f", overlays in {escape(str(overlay))}" if overlay is not None else "") + ".",
+        f"{summary.frames} frame(s), pupil found in {summary.pupils}; rows in {str(output)}"
+        + (f", overlays in {str(overlay)}" if overlay is not None else "") + ".",
         highlight=False,
     )
     if summary.failed:

@@ -1,8 +1,7 @@
-"""Rich tables for evaluate's report and predict's summary (user strings escaped)."""
+"""Rich tables for evaluate's report and predict's summary (plain text: user strings show as typed)."""
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.table import Table
 
 from visionassist_seg.infer.evaluate import EvaluationReport
@@ -10,7 +9,7 @@ from visionassist_seg.infer.evaluate import EvaluationReport
 
 def evaluation_tables(report: EvaluationReport) -> list[Table]:
     """Return the scores table and the worst-samples table of an evaluation."""
-    scores = Table(title=f"{escape(report.model)} ({report.layout}) on {escape(report.dataset)} [{escape(report.split)}]")
+    scores = Table(title=f"{report.model} ({report.layout}) on {report.dataset} [{report.split}]")
     scores.add_column("metric")
     scores.add_column("value", justify="right")
     median = report.median_center_error
@@ -28,5 +27,5 @@ def evaluation_tables(report: EvaluationReport) -> list[Table]:
         worst.add_column(column, justify="left" if column == "filename" else "right")
     for rank, sample in enumerate(report.worst, 1):
         error = "n/a" if sample.center_error is None else f"{sample.center_error:.2f}"
-        worst.add_row(str(rank), str(sample.index), escape(sample.filename or ""), f"{sample.iou:.4f}", error, f"{sample.area_error:+d}")
+        worst.add_row(str(rank), str(sample.index), sample.filename or "", f"{sample.iou:.4f}", error, f"{sample.area_error:+d}")
     return [scores, worst] if report.worst else [scores]
