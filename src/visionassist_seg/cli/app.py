@@ -46,6 +46,7 @@ _COMMAND_MODULES = (
     "validate",
     "push",
     "train",
+    "export",
     "demo",
 )
 
