@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from seed_model import old_vaseg_name, reference_state_dict_names
+
 from visionassist_seg.train.model import ShallowNet, count_parameters, dense_cat, reference_key
 
 
@@ -16,36 +18,10 @@ def test_shallownet_has_the_reference_19_dropout_layers():
     assert all(type(m) is torch.nn.Dropout and m.p == 0.2 for m in dropouts)
 
 
-def reference_state_dict_names() -> list[str]:
-    """The 122 names of REFERENCE.md section 10, written out from its text."""
-    down = ["depthwise_conv1", "pointwise_conv1", "conv21", "depthwise_conv22", "pointwise_conv22",
-            "conv31", "depthwise_conv32", "pointwise_conv32"]  # fmt: skip
-    up = ["conv11", "depthwise_conv12", "pointwise_conv12", "conv21", "depthwise_conv22", "pointwise_conv22"]
-    names = []
-    for block in range(1, 5):
-        names += [f"down_block{block}.{layer}.{leaf}" for layer in down for leaf in ("weight", "bias")]
-        names += [f"down_block{block}.bn.{leaf}" for leaf in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
-    for block in range(1, 4):
-        names += [f"up_block{block}.{layer}.{leaf}" for layer in up for leaf in ("weight", "bias")]
-    return names + ["out_conv1.weight", "out_conv1.bias"]
-
-
 def test_state_dict_names_are_the_reference_names_in_order():
     names = reference_state_dict_names()
     assert len(names) == 122
     assert list(ShallowNet().state_dict()) == names
-
-
-def old_vaseg_name(name: str) -> str:
-    """Return the key vaseg's first ShallowNet used for reference ``name`` (down1.conv1.0.weight, ...)."""
-    if name.startswith("out_conv1."):
-        return "out_conv." + name.split(".")[-1]
-    block, layer, leaf = name.split(".")
-    block = block.replace("down_block", "down").replace("up_block", "up")
-    for kind, index in (("depthwise_conv", 0), ("pointwise_conv", 1)):
-        if layer.startswith(kind):
-            layer = f"conv{layer[len(kind):]}.{index}"
-    return f"{block}.{layer}.{leaf}"
 
 
 @pytest.mark.parametrize(

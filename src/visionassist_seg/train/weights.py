@@ -159,11 +159,14 @@ def onnx_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
     try:
         graph = onnx.load(str(path)).graph
+        problem = "" if graph.node else "no graph"  # protobuf parses an empty or foreign file as an empty model
     except Exception as err:  # protobuf's DecodeError and friends, or a missing external-data file
+        problem = f"{type(err).__name__}: {err}"
+    if problem:
         raise VasegError(
-            f"Cannot read {path} as a torch or ONNX file ({type(err).__name__}: {err}). Pass a vaseg best.pt/last.pt, "
+            f"Cannot read {path} as a torch or ONNX file ({problem}). Pass a vaseg best.pt/last.pt, "
             "a file written by torch.save(model.state_dict()), or an ONNX export of ShallowNet."
-        ) from None
+        )
     if any(node.op_type == "Resize" and _attribute(node, "mode") == b"linear" for node in graph.node):
         raise VasegError(
             f"ONNX file {path} resizes its input bilinearly: it is a vaseg export of a --scale run, and the "
