@@ -25,6 +25,8 @@ ModelArg = Annotated[
         show_default=False,
     ),
 ]
+_SOURCE_NAMES = {"checkpoint": "a vaseg checkpoint", "state dict": "a state dict", "onnx": "an ONNX file"}
+
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="ONNX file to write.", show_default=False)]
 LayoutOpt = Annotated[
     LayoutChoice,
@@ -57,12 +59,13 @@ def export(model: ModelArg, output: OutputOpt, layout: LayoutOpt = LayoutChoice.
     spec = LAYOUTS[result.layout]
     rows, columns = spec.frame
     scale = f", resized inside to scale {result.scale:g}" if result.scale < 1 else ""
-    console.print(
-        f"Wrote {escape(str(result.path))} ({result.layout} layout from a {result.source_kind}{scale}): "
+    message = (
+        f"Wrote {result.path} ({result.layout} layout from {_SOURCE_NAMES[result.source_kind]}{scale}): "
         f"'{spec.input_name}' [{spec.batch_axis}, 1, {rows}, {columns}] -> '{spec.output_name}' "
-        f"[{spec.batch_axis}, 2, {rows}, {columns}]; onnxruntime vs torch max logit difference {result.difference:.1e}.",
-        highlight=False,
+        f"[{spec.batch_axis}, 2, {rows}, {columns}]; onnxruntime vs torch max logit difference {result.difference:.1e}."
     )
+    # Escaped whole: the path is the user's, and rich reads "[batch, 1, ...]" as markup.
+    console.print(escape(message), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
