@@ -115,5 +115,40 @@ def test_missing_file_is_a_message(tmp_path):
 def test_onnx_of_another_model_is_a_message(tmp_path):
     path = tmp_path / "other.onnx"
     torch.onnx.export(torch.nn.Conv2d(1, 1, 1), torch.zeros(1, 1, 8, 8), str(path), dynamo=False)
-    with pytest.raises(VasegError, match="no initializer named like a ShallowNet weight"):
+    with pytest.raises(VasegError, match="has 1 Conv and 0 BatchNormalization, in an order that is not ShallowNet's"):
+        read_weights(path)
+
+
+def test_onnx_with_dropped_zero_biases_loads(tmp_path):
+    # torch's dynamo exporter (with onnxscript) removes all-zero conv biases from the graph.
+    source = ShallowNet()
+    path = export_like_seed(source, tmp_path / "seed.onnx", SMALL)
+    proto = onnx.load(str(path))
+    zero = {i.name for i in proto.graph.initializer if not onnx.numpy_helper.to_array(i).any()}
+    dropped = 0
+    for node in proto.graph.node:
+        if node.op_type == "Conv" and len(node.input) == 3:
+            del node.input[2]
+            dropped += 1
+    assert dropped == 51 and zero
+    onnx.save(proto, str(path))
+    _assert_same_weights(load_model(path)[0], source, with_counts=False)
+
+
+def test_onnx_nodes_out_of_order_are_refused(tmp_path, trained):
+    path = export_like_seed(trained, tmp_path / "seed.onnx", SMALL)
+    proto = onnx.load(str(path))
+    first, second = [n for n in proto.graph.node if n.op_type == "Conv"][:2]
+    first.input[1], second.input[1] = second.input[1], first.input[1]
+    onnx.save(proto, str(path))
+    with pytest.raises(VasegError, match="not in ShallowNet's order"):
+        read_weights(path)
+
+
+def test_onnx_of_a_scaled_vaseg_export_asks_for_the_checkpoint(tmp_path):
+    from visionassist_seg.train.export import DeviceModel
+
+    path = tmp_path / "best.onnx"
+    torch.onnx.export(DeviceModel(ShallowNet().eval(), 0.1), torch.zeros(1, 1, 400, 640), str(path), dynamo=False)
+    with pytest.raises(VasegError, match="resizes its input bilinearly: .* Pass that run's best.pt"):
         read_weights(path)

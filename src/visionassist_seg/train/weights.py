@@ -143,19 +143,47 @@ def load_model(path: Path, *, dropout: float = DROPOUT) -> tuple[ShallowNet, Mod
 
 
 def onnx_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Return the ShallowNet weights stored in an ONNX file, by their torch names.
+    """Return the ShallowNet weights stored in an ONNX file, under the reference's names.
 
-    torch's exporter keeps parameter and buffer names on the initializers, but in eval
-    mode it merges initializers with equal values (fresh biases and BatchNorm statistics
-    are all zeros or ones) into one, and re-creates the other names as ``Identity``
-    outputs; those are followed here. ``Constant`` nodes are read too, for exporters that
-    store weights that way. ``num_batches_tracked`` is never exported.
+    The k-th ``Conv`` / ``BatchNormalization`` node of the graph is the k-th convolution /
+    BatchNorm of ShallowNet (each one feeds the next, so every valid node order agrees),
+    and its weight inputs are read wherever they are stored: initializers, ``Constant``
+    nodes or ``Identity`` copies. Matching by structure, not by name, is needed because
+    exporters rename what they merge: on a fresh model (biases and BatchNorm statistics all
+    zeros or ones) torch's TorchScript exporter keeps one initializer per value and the
+    other names only as Identity outputs, and its dynamo exporter drops all-zero conv
+    biases and shares ``bn.bias``/``bn.weight`` as running mean/variance. Where an
+    initializer does carry a weight's own name, its value must agree (a check on the
+    node order). ``num_batches_tracked`` is never exported.
 
     Raises:
-        VasegError: the file is not ONNX, or holds none of the reference's weight names.
+        VasegError: the file is not ONNX, its Conv/BatchNormalization nodes are not
+            ShallowNet's, or a weight is computed in the graph rather than stored.
     """
+    graph = _read_onnx_graph(path)
+    values = _stored_tensors(graph)
+    layers = [(n, m) for n, m in ShallowNet().named_modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    nodes = [node for node in graph.node if node.op_type in ("Conv", "BatchNormalization")]
+    expected = ["Conv" if isinstance(m, nn.Conv2d) else "BatchNormalization" for _, m in layers]
+    if [node.op_type for node in nodes] != expected:
+        raise VasegError(
+            f"ONNX file {path} has {_op_counts([n.op_type for n in nodes])}, in an order that is not ShallowNet's "
+            f"({_op_counts(expected)}): it is another model. Pass ShallowNet weights (REFERENCE section 10)."
+        )
+    state = {}
+    for (name, module), node in zip(layers, nodes):
+        state.update(_node_weights(path, name, module, node, values))
+    for key, tensor in state.items():
+        if key in values and not torch.equal(values[key], tensor):
+            raise VasegError(
+                f"ONNX file {path} stores {key} where ShallowNet's graph order does not use it: its nodes are "
+                "not in ShallowNet's order. Pass the .pt weights instead."
+            )
+    return state
+
+
+def _read_onnx_graph(path: Path):  # -> onnx.GraphProto
     import onnx
-    from onnx import numpy_helper
 
     try:
         graph = onnx.load(str(path)).graph
@@ -172,21 +200,42 @@ def onnx_state_dict(path: Path) -> dict[str, torch.Tensor]:
             f"ONNX file {path} resizes its input bilinearly: it is a vaseg export of a --scale run, and the "
             "graph does not record the training scale. Pass that run's best.pt instead."
         )
+    return graph
+
+
+def _stored_tensors(graph) -> dict[str, torch.Tensor]:
+    """Return every tensor the graph stores, by the names nodes use: initializers, Constants, Identity copies."""
+    from onnx import numpy_helper
+
     values = {init.name: init for init in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             values[node.output[0]] = node.attribute[0].t
         elif node.op_type == "Identity" and node.input[0] in values:
             values[node.output[0]] = values[node.input[0]]
-    names = [k for k in ShallowNet().state_dict() if not k.endswith("num_batches_tracked")]
-    state = {reference_key(k): torch.from_numpy(numpy_helper.to_array(v).copy()) for k, v in values.items()}
-    if not any(name in state for name in names):
-        raise VasegError(
-            f"ONNX file {path} has no initializer named like a ShallowNet weight (e.g. {names[0]}): "
-            "it was exported without parameter names or is another model. Pass the .pt weights instead."
-        )
-    # Only the weights: the graph's other constants (shapes, scales) are no concern of the model.
-    return {k: v for k, v in state.items() if k in names}
+    return {name: torch.from_numpy(numpy_helper.to_array(v).copy()) for name, v in values.items()}
+
+
+def _node_weights(path: Path, name: str, module: nn.Module, node, values: dict) -> dict[str, torch.Tensor]:
+    """Return the state-dict entries of layer ``name`` read from the inputs of its ONNX ``node``."""
+    fields = ("weight", "bias") if isinstance(module, nn.Conv2d) else ("weight", "bias", "running_mean", "running_var")
+    state = {}
+    for field, value_name in zip(fields, node.input[1:]):
+        if value_name and value_name not in values:
+            raise VasegError(
+                f"ONNX file {path}: {name}.{field} is computed in the graph ({value_name!r}), not stored. "
+                "Export the model without training-mode folding, or pass the .pt weights."
+            )
+        if value_name:
+            state[f"{name}.{field}"] = values[value_name]
+    if isinstance(module, nn.Conv2d) and f"{name}.bias" not in state:
+        # Exporters drop a bias input that is all zeros.
+        state[f"{name}.bias"] = torch.zeros(module.out_channels)
+    return state
+
+
+def _op_counts(ops: list[str]) -> str:
+    return " and ".join(f"{ops.count(op)} {op}" for op in ("Conv", "BatchNormalization"))
 
 
 def _attribute(node, name: str) -> Any:
