@@ -12,6 +12,7 @@ from visionassist_seg.train.augment import Sample
 from visionassist_seg.train.export import DeviceModel, check_onnx, export_model_file, export_onnx, sample_frames
 from visionassist_seg.train.loader import prepare_sample
 from visionassist_seg.train.model import ShallowNet
+from visionassist_seg.train.weights import read_weights
 
 
 def balanced(model: ShallowNet) -> ShallowNet:
@@ -71,6 +72,13 @@ def test_export_takes_and_returns_full_frames_with_dynamic_batch(model, tmp_path
     assert logits.shape == (3, 2, 400, 640)
     assert np.abs(logits - expected).max() <= 1e-4 * np.abs(expected).max()
     assert not list(tmp_path.glob("*.tmp"))
+    # A full-resolution best.onnx is itself a MODEL for `vaseg export`; a scaled one is refused.
+    if scale == 1.0:
+        loaded = read_weights(path).state
+        assert len(loaded) == 118 and all(torch.equal(loaded[k], v) for k, v in model.state_dict().items() if k in loaded)
+    else:
+        with pytest.raises(VasegError, match="resizes its input bilinearly"):
+            read_weights(path)
 
 
 def test_legacy_export_gives_the_demo_the_upright_prediction(model, tmp_path):

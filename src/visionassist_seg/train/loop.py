@@ -282,7 +282,9 @@ def init_weights(model: torch.nn.Module, path: Path) -> None:
     """Load the weights of ``path`` (checkpoint, state dict or ONNX) into ``model`` for a fresh run."""
     weights = read_weights(path)
     load_state(model, weights.state, path)
-    console.print(f"Starting from the weights in {path} ({weights.kind}): new optimiser, epoch 0.", highlight=False)
+    from rich.markup import escape
+
+    console.print(f"Starting from the weights in {escape(str(path))} ({weights.kind}): new optimiser, epoch 0.", highlight=False)
 
 
 def write_metrics(path: Path, rows: list[dict]) -> None:
