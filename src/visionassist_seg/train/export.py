@@ -45,7 +45,7 @@ class Layout:
 
 LAYOUTS = {
     "standard": Layout("standard", "image", "logits", "batch", (HEIGHT, WIDTH), OPSET),
-    # Opset 11 as the seed exported: any onnxruntime that ran the seed's model runs this one.
+    # Opset 11, as the reference scripts exported: any onnxruntime that ran their model runs this one.
     "legacy": Layout("legacy", "input", "output", "batch_size", (WIDTH, HEIGHT), 11),
 }
 

@@ -1,4 +1,4 @@
-"""ShallowNet weights from any file a user has: a vaseg checkpoint, a plain state dict, or the seed's ONNX.
+"""ShallowNet weights from any file a user has: a vaseg checkpoint, a plain state dict, or the reference scripts' ONNX export.
 
 `read_weights` tells the three kinds apart and returns the weights under the reference's
 state-dict names (REFERENCE.md section 10); `load_state` puts them into a model with one
@@ -124,8 +124,8 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> 
             if keys
         ]
         raise VasegError(
-            f"The weights in {path} do not fit ShallowNet: {'; '.join(problems)}. Pass weights of the "
-            "ShallowNet in REFERENCE section 10 (1 input channel, 32 channels, 2 classes, 58,092 parameters)."
+            f"The weights in {path} do not fit ShallowNet: {'; '.join(problems)}. Pass weights of vaseg's or the "
+            "VisionAssist scripts' ShallowNet (1 input channel, 32 channels, 2 classes, 58,092 parameters)."
         )
     model.load_state_dict(state, strict=False)
 
@@ -168,7 +168,7 @@ def onnx_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if [node.op_type for node in nodes] != expected:
         raise VasegError(
             f"ONNX file {path} has {_op_counts([n.op_type for n in nodes])}, in an order that is not ShallowNet's "
-            f"({_op_counts(expected)}): it is another model. Pass ShallowNet weights (REFERENCE section 10)."
+            f"({_op_counts(expected)}): it is another model. Pass weights of vaseg's or the VisionAssist scripts' ShallowNet."
         )
     state = {}
     for (name, module), node in zip(layers, nodes):
