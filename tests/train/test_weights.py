@@ -152,3 +152,10 @@ def test_onnx_of_a_scaled_vaseg_export_asks_for_the_checkpoint(tmp_path):
     torch.onnx.export(DeviceModel(ShallowNet().eval(), 0.1), torch.zeros(1, 1, 400, 640), str(path), dynamo=False)
     with pytest.raises(VasegError, match="resizes its input bilinearly: .* Pass that run's best.pt"):
         read_weights(path)
+
+
+def test_load_state_maps_old_vaseg_names_for_resume(tmp_path, trained):
+    # --resume of a last.pt written before the reference names goes through load_state.
+    model = ShallowNet()
+    load_state(model, {old_vaseg_name(k): v for k, v in trained.state_dict().items()}, tmp_path / "last.pt")
+    _assert_same_weights(model, trained)
