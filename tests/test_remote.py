@@ -495,6 +495,17 @@ def test_train_remote_hub_dataset_and_resume(fake_modal, tmp_path):
     assert (fake_modal.volume.root / "uploads" / "b" / "last.pt").read_bytes() == b"ckpt"
 
 
+def test_train_remote_uploads_init_from_weights(fake_modal, tmp_path):
+    weights = tmp_path / "old" / "seed.onnx"
+    weights.parent.mkdir()
+    weights.write_bytes(b"onnx")
+    fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
+    dispatch.train_remote(Settings(run_dir=tmp_path / "runs" / "c", train_source="hub", init_from=weights))
+    (call,) = fake_modal.calls
+    assert _payload(call)["init_from"] == "/vol/uploads/c/seed.onnx"
+    assert (fake_modal.volume.root / "uploads" / "c" / "seed.onnx").read_bytes() == b"onnx"
+
+
 def test_train_remote_detach_spawns_and_returns_name(fake_modal, tmp_path, capsys):
     settings = Settings(run_dir=tmp_path / "runs" / "night-run", train_source="hub")
     result = dispatch.train_remote(settings, detach=True)

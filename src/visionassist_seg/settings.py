@@ -98,9 +98,16 @@ class Settings(BaseSettings):
     )
     train_limit: int | None = Field(None, ge=1, description="Use at most this many samples per split for training.")
     resume: Path | None = Field(None, description="Checkpoint (last.pt) to resume training from.")
+    init_from: Path | None = Field(
+        None,
+        description="Start training from these weights (a vaseg best.pt/last.pt, a saved state dict in the "
+        "reference's key names, or the reference's ONNX export) with a fresh optimiser at epoch 0.",
+    )
     amp: bool = Field(True, description="Mixed precision on CUDA (ignored on CPU).")
     compile: bool = Field(False, description="torch.compile the model (needs a C++ compiler on CPU).")
-    dropout: float = Field(0.2, ge=0, lt=1, allow_inf_nan=False, description="Dropout probability in the down blocks.")
+    dropout: float = Field(
+        0.2, ge=0, lt=1, allow_inf_nan=False, description="Dropout probability of all 19 dropout layers (as the reference trains)."
+    )
     patience: int = Field(5, ge=1, description="ReduceLROnPlateau patience in epochs.")
     train_source: Literal["auto", "local", "hub"] = Field(
         "auto",

@@ -52,6 +52,7 @@ _COMMAND_MODULES = (
     "validate",
     "push",
     "train",
+    "export",
     "demo",
     "evaluate",
     "predict",

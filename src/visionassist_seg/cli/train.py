@@ -31,6 +31,15 @@ RunDirOpt = Annotated[
 ResumeOpt = Annotated[
     Optional[Path], typer.Option("--resume", help="Continue from this last.pt checkpoint.", show_default=False)
 ]
+InitFromOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--init-from",
+        help="Start a new run (fresh optimiser, epoch 0) from these weights: a best.pt/last.pt, a saved state dict "
+        "or the reference scripts' ONNX export.",
+        show_default=False,
+    ),
+]
 AmpOpt = Annotated[
     Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. [default: on]", show_default=False)
 ]
@@ -58,6 +67,7 @@ def train(
     limit: TrainLimitOpt = None,
     output_dir: RunDirOpt = None,
     resume: ResumeOpt = None,
+    init_from: InitFromOpt = None,
     amp: AmpOpt = None,
     compile: CompileOpt = None,
     remote: RemoteOpt = False,
@@ -71,7 +81,11 @@ def train(
 
     --resume RUN/last.pt continues a run with its checkpoint's data and recipe (dataset, --scale, --limit, --batch-size, --lr, --seed, dropout, patience); giving one of those with another value is an error. --epochs (to extend the run), --device, --workers, --amp and --compile may change.
 
+    --init-from MODEL starts from saved weights (best.pt, a state dict in the reference's names, or the reference's ONNX) with a fresh optimiser at epoch 0.
+
     Example: `vaseg train --dataset precompute_output --epochs 15 --output-dir runs/shallownet`
+
+    Example: `vaseg train --dataset ./ds --init-from old_weights.onnx --epochs 5`
     """
     from visionassist_seg.console import console
     from visionassist_seg.errors import VasegError
@@ -87,8 +101,10 @@ def train(
     settings = load_settings(
         config, dataset=dataset, hf_repo=hf_repo, hf_revision=revision, train_source=source, epochs=epochs,
         batch_size=batch_size, lr=lr, device=device, workers=workers, seed=seed, scale=scale, train_limit=limit,
-        run_dir=output_dir, resume=resume, amp=amp, compile=compile, gpu=gpu,
+        run_dir=output_dir, resume=resume, init_from=init_from, amp=amp, compile=compile, gpu=gpu,
     )  # fmt: skip
+    if settings.resume is not None and settings.init_from is not None:
+        raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
     if remote:
         from visionassist_seg.remote import train_remote
 

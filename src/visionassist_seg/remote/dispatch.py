@@ -150,6 +150,12 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
         key = upload_key(name, settings.resume.name)
         upload_file(volume, settings.resume, key)
         overrides["resume"] = mounted(key)
+    if settings.init_from is not None:
+        if not settings.init_from.is_file():
+            raise VasegError(f"Weights file {settings.init_from} (--init-from) does not exist. Check the path.")
+        key = upload_key(name, settings.init_from.name)
+        upload_file(volume, settings.init_from, key)
+        overrides["init_from"] = mounted(key)
     if "workers" not in settings.model_fields_set:
         # The default counts this machine's cores; the container's loader has modal_cpu of them.
         overrides["workers"] = max(1, int(settings.modal_cpu))

@@ -31,6 +31,7 @@ from visionassist_seg.train.losses import alpha_at, combined_loss
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import ShallowNet, count_parameters
 from visionassist_seg.train.resume import recipe_of, resumed_settings
+from visionassist_seg.train.weights import is_state_dict, is_torch_file, load_state, read_torch_file, read_weights
 
 METRIC_FIELDS = (
     "epoch", "train_loss", "val_loss", "val_pupil_iou", "val_background_iou", "val_miou",
@@ -38,6 +39,8 @@ METRIC_FIELDS = (
 )  # fmt: skip
 OVERLAY_IMAGES = 4
 PROGRESS_EVERY = 5  # batches between progress refreshes (each refresh syncs the GPU once)
+# What a checkpoint must hold for --resume to continue exactly.
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "metrics", "best", "rng")
 
 
 @dataclass
@@ -283,20 +286,43 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict:
-    """Return a checkpoint written by `save_checkpoint`.
+    """Return a training checkpoint written by `save_checkpoint`, with every key a resume needs.
 
     Raises:
-        VasegError: the file is missing or not a vaseg training checkpoint.
+        VasegError: the file is missing or unreadable, holds weights only (a state dict or an
+            ONNX file: use ``--init-from``), or lacks some of `RESUME_KEYS`.
     """
     if not Path(path).is_file():
         raise VasegError(f"Checkpoint {path} does not exist. Pass --resume the last.pt of an earlier run.")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt or foreign file
-        raise VasegError(f"Cannot load checkpoint {path}: {err}. Pass --resume a last.pt written by `vaseg train`.") from None
-    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
-        raise VasegError(f"{path} is not a vaseg training checkpoint (no model/epoch). Pass --resume a last.pt from a run.")
+    if not is_torch_file(path):
+        raise _weights_only(path, "an ONNX file")
+    state = read_torch_file(path, device)
+    if is_state_dict(state):
+        raise _weights_only(path, "a plain state dict")
+    if not isinstance(state, dict):
+        raise VasegError(f"{path} is not a vaseg training checkpoint. Pass --resume a last.pt written by `vaseg train`.")
+    missing = [key for key in RESUME_KEYS if key not in state]
+    if missing:
+        hint = f" To start a new run from its weights, pass --init-from {path}." if is_state_dict(state.get("model")) else ""
+        raise VasegError(
+            f"Checkpoint {path} lacks {', '.join(missing)}, which --resume needs to continue a run exactly. "
+            f"Pass --resume a last.pt written by `vaseg train`.{hint}"
+        )
     return state
+
+
+def _weights_only(path: Path, what: str) -> VasegError:
+    return VasegError(
+        f"{path} is {what}: model weights without the optimiser, scheduler and epoch that --resume continues. "
+        f"To start a new run from these weights, pass --init-from {path} instead of --resume."
+    )
+
+
+def init_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load the weights of ``path`` (checkpoint, state dict or ONNX) into ``model`` for a fresh run."""
+    weights = read_weights(path)
+    load_state(model, weights.state, path)
+    console.print(f"Starting from the weights in {path} ({weights.kind}): new optimiser, epoch 0.", highlight=False)
 
 
 def write_metrics(path: Path, rows: list[dict]) -> None:
@@ -434,9 +460,13 @@ def _train_in_locked_folder(settings: Settings, progress: bool) -> TrainResult:
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     start_epoch, history, best = 0, [], {"pupil_iou": -1.0, "miou": 0.0, "epoch": 0}
+    if settings.resume is not None and settings.init_from is not None:
+        raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
+    if settings.init_from is not None:
+        init_weights(model, settings.init_from)
     if settings.resume is not None:
         state = load_checkpoint(settings.resume, device)
-        model.load_state_dict(state["model"])
+        load_state(model, state["model"], settings.resume)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -542,7 +572,7 @@ def _finish(run_dir: Path, history: list[dict], val_index: SplitIndex, settings:
         return None
     state = load_checkpoint(best_path, torch.device("cpu"))
     model = ShallowNet(dropout=settings.dropout)
-    model.load_state_dict(state["model"])
+    load_state(model, state["model"], best_path)
     model.eval()
     scale = float(state["model_config"]["scale"])
     images, labels = _overlay_samples(val_index)

@@ -35,59 +35,22 @@ def dense_cat(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return torch.cat((first, second), dim=1)
 
 
-class Dropout(nn.Module):
-    """Dropout whose mask comes from 64-bit random words split into 16-bit thresholds.
-
-    Same semantics as `nn.Dropout` (zero with probability ``p``, scale the rest by
-    ``1 / (1 - p)``; ``p`` is rounded to a multiple of 1/65536), drawn from torch's
-    global generator, but about 30 % cheaper per call on CPU: torch's Bernoulli
-    sampling draws one random number per element, this draws one per four. Other
-    devices use `torch.nn.functional.dropout` (their generators are fast, and it is
-    what torch.compile knows best).
-
-    Shape:
-        x: (N, C, H, W) -> (N, C, H, W), same memory format
-    """
-
-    def __init__(self, p: float = DROPOUT) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
-        count = x.numel()
-        words = torch.empty((count + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-        keep = words.view(torch.int16)[:count] >= round(self.p * 65536) - 32768
-        n, c, h, w = x.shape
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-            keep = keep.view(n, h, w, c).permute(0, 3, 1, 2)
-        else:
-            keep = keep.view(n, c, h, w)
-        return torch.where(keep, x * (1.0 / (1.0 - self.p)), 0.0)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+def depthwise_conv(channels: int) -> nn.Conv2d:
+    """Return a 3x3 depthwise convolution (one filter per channel, padding 1)."""
+    return nn.Conv2d(channels, channels, kernel_size=3, padding=1, groups=channels)
 
 
-class SeparableConv(nn.Sequential):
-    """A depthwise 3x3 convolution followed by a pointwise 1x1 convolution.
-
-    Shape:
-        input: (N, in_channels, H, W) -> (N, out_channels, H, W)
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1, groups=in_channels),
-            nn.Conv2d(in_channels, out_channels, kernel_size=1),
-        )
+def pointwise_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """Return a 1x1 convolution."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1)
 
 
 class DownBlock(nn.Module):
     """Optional 2x2 average pooling, then three dense separable stages and BatchNorm.
+
+    Module names are the reference's (REFERENCE.md section 10), so its state dicts load
+    one to one. Each separable stage is depthwise 3x3 then pointwise 1x1, then dropout,
+    then LeakyReLU (RITnet's order).
 
     Shape:
         x: (N, in_channels, H, W) -> (N, out_channels, H / 2, W / 2) with pooling, else (N, out_channels, H, W)
@@ -96,57 +59,69 @@ class DownBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, pool: bool, dropout: float) -> None:
         super().__init__()
         self.pool = nn.AvgPool2d(2) if pool else nn.Identity()
-        self.conv1 = SeparableConv(in_channels, out_channels)
-        self.conv21 = nn.Conv2d(in_channels + out_channels, out_channels, kernel_size=1)
-        self.conv22 = SeparableConv(out_channels, out_channels)
-        self.conv31 = nn.Conv2d(in_channels + 2 * out_channels, out_channels, kernel_size=1)
-        self.conv32 = SeparableConv(out_channels, out_channels)
-        # In place: its input (a convolution or dropout output) is needed by no backward.
+        self.depthwise_conv1 = depthwise_conv(in_channels)
+        self.pointwise_conv1 = pointwise_conv(in_channels, out_channels)
+        self.conv21 = pointwise_conv(in_channels + out_channels, out_channels)
+        self.depthwise_conv22 = depthwise_conv(out_channels)
+        self.pointwise_conv22 = pointwise_conv(out_channels, out_channels)
+        self.conv31 = pointwise_conv(in_channels + 2 * out_channels, out_channels)
+        self.depthwise_conv32 = depthwise_conv(out_channels)
+        self.pointwise_conv32 = pointwise_conv(out_channels, out_channels)
+        # In place: its input (a dropout output) is needed by no backward.
         self.act = nn.LeakyReLU(inplace=True)
-        self.drop1 = Dropout(dropout)
-        self.drop2 = Dropout(dropout)
-        self.drop3 = Dropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.dropout3 = nn.Dropout(dropout)
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(x)
-        x1 = self.act(self.drop1(self.conv1(x)))
+        x1 = self.act(self.dropout1(self.pointwise_conv1(self.depthwise_conv1(x))))
         x21 = dense_cat(x, x1)
-        x22 = self.act(self.drop2(self.conv22(self.conv21(x21))))
+        x22 = self.act(self.dropout2(self.pointwise_conv22(self.depthwise_conv22(self.conv21(x21)))))
         x31 = torch.cat((x21, x22), dim=1)
-        out = self.act(self.drop3(self.conv32(self.conv31(x31))))
+        out = self.act(self.dropout3(self.pointwise_conv32(self.depthwise_conv32(self.conv31(x31)))))
         return self.bn(out)
 
 
 class UpBlock(nn.Module):
     """Nearest x2 upsampling, concatenation with the skip, then two dense separable stages.
 
+    Each stage: 1x1, depthwise 3x3, pointwise 1x1, dropout, LeakyReLU. Module names are
+    the reference's (REFERENCE.md section 10).
+
     Shape:
         skip: (N, skip_channels, 2H, 2W); x: (N, in_channels, H, W) -> (N, out_channels, 2H, 2W)
     """
 
-    def __init__(self, skip_channels: int, in_channels: int, out_channels: int) -> None:
+    def __init__(self, skip_channels: int, in_channels: int, out_channels: int, *, dropout: float) -> None:
         super().__init__()
-        self.conv11 = nn.Conv2d(skip_channels + in_channels, out_channels, kernel_size=1)
-        self.conv12 = SeparableConv(out_channels, out_channels)
-        self.conv21 = nn.Conv2d(skip_channels + in_channels + out_channels, out_channels, kernel_size=1)
-        self.conv22 = SeparableConv(out_channels, out_channels)
+        self.conv11 = pointwise_conv(skip_channels + in_channels, out_channels)
+        self.depthwise_conv12 = depthwise_conv(out_channels)
+        self.pointwise_conv12 = pointwise_conv(out_channels, out_channels)
+        self.conv21 = pointwise_conv(skip_channels + in_channels + out_channels, out_channels)
+        self.depthwise_conv22 = depthwise_conv(out_channels)
+        self.pointwise_conv22 = pointwise_conv(out_channels, out_channels)
         self.act = nn.LeakyReLU(inplace=True)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
 
     def forward(self, skip: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         x = torch.cat((x, skip), dim=1)
-        x1 = self.act(self.conv12(self.conv11(x)))
+        x1 = self.act(self.dropout1(self.pointwise_conv12(self.depthwise_conv12(self.conv11(x)))))
         x21 = torch.cat((x, x1), dim=1)
-        return self.act(self.conv22(self.conv21(x21)))
+        return self.act(self.dropout2(self.pointwise_conv22(self.depthwise_conv22(self.conv21(x21)))))
 
 
 class ShallowNet(nn.Module):
     """Pupil segmenter: four down blocks, three up blocks, a 1x1 classifier (58,092 parameters).
 
-    The input is a raw uint8-range grayscale frame as float; `forward` normalises it
-    with ``(x / 255 - 0.5) / 0.5``, pads height and width up to a multiple of 8 and
-    crops the logits back, so any frame size works.
+    The reference's architecture and state-dict names (REFERENCE.md sections 4 and 10),
+    with its 19 dropout layers. The input is a raw uint8-range grayscale frame as float;
+    `forward` normalises it with ``(x / 255 - 0.5) / 0.5`` (the reference did that outside
+    the model), pads height and width up to a multiple of 8 and crops the logits back,
+    so any frame size works.
 
     Shape:
         x: (N, 1, H, W) float, values 0..255 -> logits (N, 2, H, W)
@@ -160,14 +135,15 @@ class ShallowNet(nn.Module):
         dropout: float = DROPOUT,
     ) -> None:
         super().__init__()
-        self.down1 = DownBlock(in_channels, channels, pool=False, dropout=dropout)
-        self.down2 = DownBlock(channels, channels, pool=True, dropout=dropout)
-        self.down3 = DownBlock(channels, channels, pool=True, dropout=dropout)
-        self.down4 = DownBlock(channels, channels, pool=True, dropout=dropout)
-        self.up1 = UpBlock(channels, channels, channels)
-        self.up2 = UpBlock(channels, channels, channels)
-        self.up3 = UpBlock(channels, channels, channels)
-        self.out_conv = nn.Conv2d(channels, num_classes, kernel_size=1)
+        self.down_block1 = DownBlock(in_channels, channels, pool=False, dropout=dropout)
+        self.down_block2 = DownBlock(channels, channels, pool=True, dropout=dropout)
+        self.down_block3 = DownBlock(channels, channels, pool=True, dropout=dropout)
+        self.down_block4 = DownBlock(channels, channels, pool=True, dropout=dropout)
+        self.up_block1 = UpBlock(channels, channels, channels, dropout=dropout)
+        self.up_block2 = UpBlock(channels, channels, channels, dropout=dropout)
+        self.up_block3 = UpBlock(channels, channels, channels, dropout=dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.out_conv1 = pointwise_conv(channels, num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -196,16 +172,50 @@ class ShallowNet(nn.Module):
         if padded:
             # Replicate, not zeros: a zero border after normalisation reads as a black band.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        x1 = self.down1(x)
-        x2 = self.down2(x1)
-        x3 = self.down3(x2)
-        x4 = self.down4(x3)
-        x = self.up1(x3, x4)
-        x = self.up2(x2, x)
-        x = self.up3(x1, x)
-        logits = self.out_conv(x)
+        x1 = self.down_block1(x)
+        x2 = self.down_block2(x1)
+        x3 = self.down_block3(x2)
+        x4 = self.down_block4(x3)
+        x5 = self.up_block1(x3, x4)
+        x6 = self.up_block2(x2, x5)
+        x7 = self.up_block3(x1, x6)
+        logits = self.out_conv1(self.dropout1(x7))
         # Crop only when padded, so an exported 400x640 graph keeps static output dimensions.
         return logits[..., :height, :width] if padded else logits
+
+
+# Key renames from vaseg's first ShallowNet (checkpoints written before the reference
+# names) to the reference names, applied to the part of the key after the block name.
+_OLD_BLOCKS = {"down": "down_block", "up": "up_block"}
+_OLD_LAYERS = {
+    "conv1.0": "depthwise_conv1", "conv1.1": "pointwise_conv1",
+    "conv12.0": "depthwise_conv12", "conv12.1": "pointwise_conv12",
+    "conv22.0": "depthwise_conv22", "conv22.1": "pointwise_conv22",
+    "conv32.0": "depthwise_conv32", "conv32.1": "pointwise_conv32",
+}  # fmt: skip
+# Prefixes torch adds when a state dict is saved from a wrapped model.
+_WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+
+
+def reference_key(key: str) -> str:
+    """Return ``key`` in the reference's state-dict names (REFERENCE.md section 10).
+
+    Maps vaseg's first names (``down1.conv1.0.weight`` -> ``down_block1.depthwise_conv1.weight``,
+    ``out_conv.bias`` -> ``out_conv1.bias``) and strips the prefixes of a
+    ``torch.compile`` (``_orig_mod.``) or ``DataParallel`` (``module.``) model; reference
+    names pass through unchanged.
+    """
+    for prefix in _WRAPPER_PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+    if key.startswith("out_conv."):
+        return "out_conv1." + key[len("out_conv.") :]
+    block, _, rest = key.partition(".")
+    name = block.rstrip("0123456789")
+    if name not in _OLD_BLOCKS or not block[len(name) :]:
+        return key
+    layer, _, leaf = rest.rpartition(".")
+    return f"{_OLD_BLOCKS[name]}{block[len(name):]}.{_OLD_LAYERS.get(layer, layer)}.{leaf}"
 
 
 def count_parameters(model: nn.Module) -> int:
