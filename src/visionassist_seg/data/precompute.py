@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from visionassist_seg import __version__
+from visionassist_seg.atomic_write import replace_atomic, write_json_atomic
 from visionassist_seg.data.output_folder import STATE_DIR, shard_record, shard_records_dir
 from visionassist_seg.data.raw import (
     RAW_SPLITS,
@@ -42,7 +43,7 @@ from visionassist_seg.data.raw import (
     require_data_root,
 )
 from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards, shard_name
-from visionassist_seg.data.shards import COLUMN_ENCODINGS, write_json_atomic
+from visionassist_seg.data.shards import COLUMN_ENCODINGS
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops import intensity, labels
 
@@ -268,7 +269,7 @@ def write_shard(task: ShardTask, settings: Settings | ShardSettings, on_sample: 
     ``data/`` only once complete, and only after its record: every shard vaseg puts in
     ``data/`` is recorded as vaseg's.
     """
-    from visionassist_seg.data.shards import open_shard_writer, replace_atomic
+    from visionassist_seg.data.shards import open_shard_writer
 
     done = _resumable(task, settings)
     if done is not None:

@@ -50,7 +50,7 @@ def commit_volume(settings: Settings) -> None:
 def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
     """Write ``run_dir/remote.json`` (``status``: running, finished or failed) and return its content."""
     record = {"status": status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
-    from visionassist_seg.data.shards import write_json_atomic
+    from visionassist_seg.atomic_write import write_json_atomic
 
     write_json_atomic(run_dir / STATUS_FILE, record, sort_keys=False)  # "status" stays the first key
     return record

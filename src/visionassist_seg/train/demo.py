@@ -91,7 +91,7 @@ def check_directory(directory: Path, overwrite: bool) -> list[str]:
 
 def prepare_directory(directory: Path, parts_to_remove: list[str]) -> None:
     """Remove the parts an earlier demo made and record that this demo makes every part (hold the lock)."""
-    from visionassist_seg.data.shards import write_json_atomic
+    from visionassist_seg.atomic_write import write_json_atomic
 
     for part in parts_to_remove:
         if (directory / part).exists():  # an interrupted demo may not have made every part
