@@ -194,7 +194,7 @@ def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> fl
         "import resource, sys\n"
         "from pathlib import Path\n"
         "from visionassist_seg.settings import Settings\n"
-        "from visionassist_seg.data.precompute import run_precompute\n"
+        "from visionassist_seg.pipeline.precompute import run_precompute\n"
         f"s = Settings(raw_dir=Path({str(raw_dir)!r}), output_dir=Path({str(out_dir)!r}), workers=1, limit={limit}, shard_size={shard_size})\n"
         "run_precompute(s, download=False, progress=False)\n"
         "try:\n"

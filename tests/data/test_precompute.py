@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from visionassist_seg.data import precompute
-from visionassist_seg.data.precompute import plan_shards, run_precompute
+from visionassist_seg.data.precompute import plan_shards
+from visionassist_seg.pipeline.precompute import run_precompute
 from visionassist_seg.data.raw import read_image, read_label, require_data_root
 from visionassist_seg.data.schema import list_shards
 from visionassist_seg.data.shards import sha256_file

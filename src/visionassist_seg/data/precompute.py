@@ -8,7 +8,8 @@ size, even the same mtime) is noticed. A rerun skips every shard whose record ma
 so an interrupted run resumes and redoes only unfinished or changed shards.
 
 One run at a time writes a dataset folder (`folder_lock`), and only into a folder it
-may write (`output_folder`). Worker processes die with their parent however it dies,
+may write (`output_folder`). Fetching the raw data and showing progress are the caller's
+(`visionassist_seg.pipeline.precompute`). Worker processes die with their parent however it dies,
 and ignore Ctrl-C, which the parent handles by stopping them.
 """
 
@@ -22,14 +23,20 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
 
 from visionassist_seg import __version__
 from visionassist_seg.atomic_write import replace_atomic, write_json_atomic
-from visionassist_seg.data.output_folder import STATE_DIR, shard_record, shard_records_dir
+from visionassist_seg.data.output_folder import (
+    STATE_DIR,
+    check_output_dir,
+    claim_output_dir,
+    shard_record,
+    shard_records_dir,
+)
 from visionassist_seg.data.raw import (
     RAW_SPLITS,
     RawSample,
@@ -45,6 +52,7 @@ from visionassist_seg.data.raw import (
 from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards, shard_name
 from visionassist_seg.data.shards import COLUMN_ENCODINGS
 from visionassist_seg.errors import VasegError
+from visionassist_seg.folder_lock import folder_lock
 from visionassist_seg.ops import intensity, labels
 
 if TYPE_CHECKING:  # pydantic settings take 0.17 s to import: worker processes do without
@@ -563,39 +571,32 @@ def _stop_workers(pool) -> None:  # type: ignore[no-untyped-def]  # pool: Proces
         process.join(timeout=5)
 
 
-def run_precompute(
-    settings: Settings, *, download: bool = True, progress: bool = True, overwrite: bool = False
+def write_dataset(
+    settings: Settings,
+    tasks: list[ShardTask],
+    *,
+    overwrite: bool = False,
+    track: Callable[[int], ContextManager[Callable[[int], None]]] | None = None,
 ) -> PrecomputeReport:
-    """Download raw data if needed, write every shard in parallel, then the manifest and card.
+    """Write every planned shard in parallel, then the manifest and card; return the run's report.
 
-    The output folder is checked first (`check_output_dir`: only an empty folder or one
-    precompute made, unless ``overwrite``) and locked for the whole run, so a second run
-    into it stops with an error instead of destroying this one's files.
+    The output folder is locked for the whole run and checked under the lock
+    (`check_output_dir`: only an empty folder or one precompute made, unless
+    ``overwrite``), so a second run into it stops with an error instead of destroying this
+    one's files. ``track``, called with the number of samples once the folder is locked,
+    yields the callback that is told of every sample written (a progress bar).
 
     Raises:
-        VasegError: the folder belongs to someone else, another run holds it, it cannot be
-            created, or the raw data is missing.
+        VasegError: the folder belongs to someone else, another run holds it, or it cannot be written.
     """
-    from visionassist_seg.data.output_folder import check_output_dir, claim_output_dir
-    from visionassist_seg.folder_lock import folder_lock, make_folder
-    from visionassist_seg.kaggle import ensure_raw
-
     output_dir = Path(settings.output_dir)
-    check_output_dir(output_dir, overwrite=overwrite)  # fail before a long download ...
-    make_folder(output_dir)  # ... also when the folder cannot be created
-    if download:
-        ensure_raw(settings)
-    tasks = plan_shards(settings)
     with folder_lock(output_dir, "precompute"):
-        # Checked again under the lock: the folder may have changed during the download.
         displaced = claim_output_dir(check_output_dir(output_dir, overwrite=overwrite))
         _clear_stale_temporaries(output_dir)
         started = time.perf_counter()
         total = sum(len(t.samples) for t in tasks)
-        from visionassist_seg.console import item_progress
-
-        with item_progress(total, "precompute", enabled=progress) as advance:
-            results = run_shards(tasks, settings, advance)
+        with track(total) if track is not None else nullcontext(None) as on_sample:
+            results = run_shards(tasks, settings, on_sample)
         report = finalize_dataset(settings, tasks, results, time.perf_counter() - started)
     report.displaced = [str(path) for path in displaced]
     return report

@@ -228,21 +228,15 @@ def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: 
     ``seconds`` is the shard-writing time measured by the caller, recorded in the manifest.
     """
     from visionassist_seg.data.precompute import finalize_dataset
-    from visionassist_seg.data.schema import MANIFEST
+    from visionassist_seg.pipeline.precompute import check_strict
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
     report = finalize_dataset(settings, tasks, results, seconds)
     commit_volume(settings)
-    if report.skipped and settings.strict:
-        first = report.skipped[0]
-        raise VasegError(
-            f"{len(report.skipped)} sample(s) were skipped as bad input (--strict), so nothing was pushed; the "
-            f"first: {first['file']}: {first['reason']}. The full list is in {settings.output_dir / MANIFEST} "
-            "on the Modal Volume; fix or remove those files, or drop --strict."
-        )
+    check_strict(report, settings, where=" on the Modal Volume")
     if push:
-        from visionassist_seg.hub import push_dataset
+        from visionassist_seg.pipeline.push import push_dataset
 
         # Validate with the container's cores (``workers`` counts containers); no live bar in a log stream.
         cores = max(1, int(settings.modal_cpu))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from visionassist_seg.console import console
 from visionassist_seg.errors import VasegError
+from visionassist_seg.pipeline.precompute import run_precompute
 
 # Chosen so a 2-core CPU finishes in well under 5 minutes with validation pupil IoU >= 0.9.
 DEMO_COUNT = 120
@@ -134,10 +135,9 @@ def _run_demo_steps(
     progress: bool,
 ) -> DemoResult:  # fmt: skip
     """Run the pipeline's steps in a prepared demo folder; return where everything is."""
-    from visionassist_seg.data.precompute import run_precompute
     from visionassist_seg.data.synthetic import split_counts, write_synthetic_raw
     from visionassist_seg.settings import load_settings
-    from visionassist_seg.train.loader import scaled_size
+    from visionassist_seg.train.model import scaled_size
     from visionassist_seg.train.loop import train
     from visionassist_seg.validate import validate_dataset
 
