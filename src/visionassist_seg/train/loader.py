@@ -30,7 +30,7 @@ from visionassist_seg.data.splits import SplitFiles, incomplete_shard_sets, reso
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
-from visionassist_seg.train.model import scaled_size  # noqa: F401  (moved; callers import it from here too)
+from visionassist_seg.train.model import scaled_size
 from visionassist_seg.train.augment import Sample, augment
 from visionassist_seg.train.pages import (
     DECODED_ENCODINGS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -215,25 +215,16 @@ def run_parallel(
     Results arrive in completion order; a rich progress bar on stderr counts tasks.
     """
     from visionassist_seg.console import item_progress
+    from visionassist_seg.process_pool import run_in_processes
 
     with item_progress(len(tasks), description, enabled=progress, unit="tasks") as advance:
-        for result in _results(tasks, workers):
+
+        def take(result: object) -> None:
             handle(result)
             advance(1)
 
-
-def _results(tasks: Sequence[Task], workers: int) -> Iterable[object]:
-    """Yield `run_task` results, inline for one worker or from a spawn-started process pool."""
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield run_task(task)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn: workers start clean (no inherited threads or open parquet handles from this process).
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        futures = [pool.submit(run_task, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+        if workers <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                take(run_task(task))
+        else:
+            run_in_processes(run_task, tasks, take, workers=workers)
