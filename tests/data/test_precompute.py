@@ -358,5 +358,5 @@ def test_precompute_pairs_upper_case_extensions(raw_dir, make_settings):
     from visionassist_seg.validate import validate_dataset
 
     # validate's recomputation finds the raw files the same way precompute paired them
-    checked = validate_dataset(dataset_dir=settings.output_dir, raw_dir=raw_dir, all_rows=True, progress=False)
+    checked = validate_dataset(dataset_dir=settings.output_dir, raw_dir=raw_dir, all_rows=True)
     assert checked.passed, [(row.check, row.result) for row in checked.rows]

@@ -164,7 +164,7 @@ def _run_demo_steps(
     seconds["precompute"] = _lap(started, "Precomputed the dataset", dataset_dir)
 
     started = time.perf_counter()
-    report = validate_dataset(dataset_dir=dataset_dir, raw_dir=raw_dir, samples=DEMO_VALIDATE_SAMPLES, seed=seed, progress=False)
+    report = validate_dataset(dataset_dir=dataset_dir, raw_dir=raw_dir, samples=DEMO_VALIDATE_SAMPLES, seed=seed)
     if not report.passed:
         failed = ", ".join(row.check for row in report.rows if row.result == "fail") or "see `vaseg validate`"
         raise VasegError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from visionassist_seg import hub
@@ -29,9 +30,11 @@ def push_dataset(
 
 def check_before_push(dataset_dir: Path, settings: Settings, *, force: bool, progress: bool = True) -> None:
     """Raise a VasegError when ``dataset_dir`` fails validation or is in the legacy format (unless ``force``)."""
+    from visionassist_seg.console import item_progress
     from visionassist_seg.validate import validate_dataset
 
-    report = validate_dataset(dataset_dir, workers=settings.workers, progress=progress)
+    track = partial(item_progress, unit="tasks") if progress else None
+    report = validate_dataset(dataset_dir, workers=settings.workers, track=track)
     problems = [f"{row.check}: {row.details}" for row in report.failed_rows()]
     if report.legacy:
         problems.append("schema: legacy format (rerun `vaseg precompute` to publish the current format)")
