@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from visionassist_seg.cli._common import ConfigOpt, LimitOpt, RawDirOpt, RepoOpt, SourceOpt, WorkersOpt
+
+if TYPE_CHECKING:
+    from visionassist_seg.settings import Settings
 
 
 def precompute(
@@ -81,7 +84,7 @@ def precompute(
         _precompute_here(settings, download=not skip_download, force_download=force_download, overwrite=overwrite, push=not no_push)
 
 
-def _precompute_here(settings, *, download: bool, force_download: bool, overwrite: bool, push: bool) -> None:  # type: ignore[no-untyped-def]
+def _precompute_here(settings: Settings, *, download: bool, force_download: bool, overwrite: bool, push: bool) -> None:
     """Run precompute on this machine, print its report, apply --strict, then push unless told not to."""
     from visionassist_seg.console import console, err_console
     from visionassist_seg.data.raw import display_name
