@@ -34,7 +34,7 @@ from visionassist_seg.train.loader import BatchLoader, BlockDataset, index_datas
 
 def make_dataset(root: Path, samples: int, seed: int) -> Path:
     """Write ``samples`` synthetic train samples, precomputed, under ``root``; return the dataset folder."""
-    from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.pipeline.precompute import run_precompute
     from visionassist_seg.data.synthetic import write_synthetic_raw
     from visionassist_seg.settings import load_settings
 

@@ -147,13 +147,13 @@ def fingerprint_costs(raw_dir: Path, work: Path, limit: int | None, shard_size: 
     """Return, for content fingerprints (now) and name + size ones (before), per sample: the
     fingerprint's ms, one-worker write ms and samples/s, and ms to rerun over a finished dataset.
 
-    The same code runs both ways; only `precompute.sample_digest` is swapped for the old
+    The same code runs both ways; only `sample_digest` (fingerprint's and precompute's) is swapped for the old
     recipe. Each step is timed in wall-clock and in this process's CPU time (one worker runs
     in-process): CPU time is the steadier number on a shared machine.
     """
     from unittest import mock
 
-    from visionassist_seg.data import precompute
+    from visionassist_seg.data import fingerprint as fingerprints, precompute
     from visionassist_seg.settings import Settings
 
     variants = {"content sha256 (now)": precompute.sample_digest, "name + size (before)": _name_and_size_digest}
@@ -162,7 +162,7 @@ def fingerprint_costs(raw_dir: Path, work: Path, limit: int | None, shard_size: 
         settings = Settings(raw_dir=raw_dir, output_dir=work / f"fingerprint{index}", workers=1, limit=limit, shard_size=shard_size)
         tasks = plan_shards(settings)
         samples = sum(len(t.samples) for t in tasks)
-        with mock.patch.object(precompute, "sample_digest", digest):
+        with mock.patch.object(precompute, "sample_digest", digest), mock.patch.object(fingerprints, "sample_digest", digest):
             fingerprint, _ = _timed(lambda: [precompute.task_fingerprint(task, settings) for task in tasks], samples)
             write, _ = _timed(lambda: run_shards(tasks, settings), samples)
             resume, resumed = _timed(lambda: run_shards(tasks, settings), samples)
@@ -194,7 +194,7 @@ def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> fl
         "import resource, sys\n"
         "from pathlib import Path\n"
         "from visionassist_seg.settings import Settings\n"
-        "from visionassist_seg.data.precompute import run_precompute\n"
+        "from visionassist_seg.pipeline.precompute import run_precompute\n"
         f"s = Settings(raw_dir=Path({str(raw_dir)!r}), output_dir=Path({str(out_dir)!r}), workers=1, limit={limit}, shard_size={shard_size})\n"
         "run_precompute(s, download=False, progress=False)\n"
         "try:\n"

@@ -1,4 +1,4 @@
-"""hub.push_dataset / download_dataset with the Hub client replaced at its boundary.
+"""pipeline.push.push_dataset (validate, then hub.upload_dataset) / hub.download_dataset with the Hub client replaced at its boundary.
 
 Happy paths patch `HfApi` methods and assert what would be sent; error paths run the real
 client against an httpx MockTransport (`huggingface_hub.set_client_factory`), so the Hub
@@ -21,8 +21,8 @@ from visionassist_seg.hub import (
     PRIVATE_PATTERNS,
     check_repo_id,
     download_dataset,
-    push_dataset,
 )
+from visionassist_seg.pipeline.push import push_dataset
 from visionassist_seg.settings import load_settings
 from http_stub import Reply, StubServer
 from hub_stub import FakeHubRepo

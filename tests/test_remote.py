@@ -642,7 +642,7 @@ def test_remote_precompute_bodies_match_local_precompute(tmp_path, monkeypatch):
     """Download, shard fan-out and finalize through the functions' ``.local`` give `vaseg precompute`'s dataset."""
     import numpy as np
 
-    from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.pipeline.precompute import run_precompute
     from visionassist_seg.data.reader import read_batches
 
     monkeypatch.chdir(tmp_path)
@@ -682,7 +682,7 @@ def test_remote_precompute_bodies_match_local_precompute(tmp_path, monkeypatch):
 @LOCAL_CALL
 def test_remote_train_body_matches_local_training(tmp_path, monkeypatch):
     """The training function's body, run here, leaves the same run folder as `vaseg train` plus remote.json."""
-    from visionassist_seg.data.precompute import run_precompute
+    from visionassist_seg.pipeline.precompute import run_precompute
     from visionassist_seg.train.loop import train
 
     monkeypatch.chdir(tmp_path)
@@ -754,9 +754,10 @@ def test_cli_train_remote_without_credentials(no_modal_token, tmp_path):
 def test_remote_finalize_pushes_unless_strict_skips(tmp_path, monkeypatch):
     from visionassist_seg import hub
     from visionassist_seg.data import precompute
+    from visionassist_seg.pipeline import push
 
     pushed = []
-    monkeypatch.setattr(hub, "push_dataset", lambda folder, settings, **options: pushed.append(folder) or "https://hub/x")
+    monkeypatch.setattr(push, "push_dataset", lambda folder, settings, **options: pushed.append(folder) or "https://hub/x")
     monkeypatch.setattr(hub, "revision_sha", lambda repo, revision=None, token=None: "c0ffee" * 6 + "abcd")
     report = SimpleNamespace(skipped=[{"split": "train", "file": "train/images/1.png", "reason": "bad shape"}])
     monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
@@ -927,8 +928,9 @@ def test_remote_commands_refuse_a_bad_hf_repo_from_settings_before_modal(fake_mo
 def test_remote_finalize_survives_a_hub_that_cannot_be_read_back_after_the_push(tmp_path, monkeypatch):
     from visionassist_seg import hub
     from visionassist_seg.data import precompute
+    from visionassist_seg.pipeline import push
 
-    monkeypatch.setattr(hub, "push_dataset", lambda folder, settings, **options: "https://hub/x")
+    monkeypatch.setattr(push, "push_dataset", lambda folder, settings, **options: "https://hub/x")
     monkeypatch.setattr(hub, "revision_sha", mock.Mock(side_effect=VasegError("Network failure")))
     report = SimpleNamespace(skipped=[])
     monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)

@@ -1,10 +1,11 @@
-"""Settings.local_training_folder in 'auto' mode finds a local dataset in any layout `datasets` accepts."""
+"""local_training_folder in 'auto' mode finds a local dataset in any layout `datasets` accepts."""
 
 from __future__ import annotations
 
 import pytest
 from layout_fixtures import eye_rows, write_layout
 
+from visionassist_seg.data.training_folder import local_training_folder
 from visionassist_seg.settings import Settings
 
 
@@ -12,10 +13,10 @@ from visionassist_seg.settings import Settings
 def test_auto_trains_on_output_dir_when_datasets_finds_splits_there(tmp_path, layout):
     rows = {"train": eye_rows(1, 0, "train", legacy=layout == "seed"), "validation": eye_rows(1, 0, "validation")}
     write_layout(tmp_path, layout, rows)
-    assert Settings(output_dir=tmp_path, train_source="auto").local_training_folder() == tmp_path
+    assert local_training_folder(Settings(output_dir=tmp_path, train_source="auto")) == tmp_path
 
 
 def test_auto_falls_back_to_the_hub_without_parquet_splits(tmp_path):
     (tmp_path / "notes.txt").write_text("no data here")
-    assert Settings(output_dir=tmp_path, train_source="auto").local_training_folder() is None
-    assert Settings(output_dir=tmp_path / "absent", train_source="auto").local_training_folder() is None
+    assert local_training_folder(Settings(output_dir=tmp_path, train_source="auto")) is None
+    assert local_training_folder(Settings(output_dir=tmp_path / "absent", train_source="auto")) is None

@@ -70,35 +70,36 @@ def dataset_url(repo_id: str, revision: str | None = None, endpoint: str = "http
     return f"{url}/tree/{revision}" if revision else url
 
 
-def push_dataset(
-    dataset_dir: Path,
-    settings: Settings,
-    *,
-    force: bool = False,
-    message: str | None = None,
-    progress: bool = True,
-) -> str:
-    """Return the Hub URL of ``dataset_dir`` after publishing it so that the Hub copy equals the folder.
+def check_push_target(dataset_dir: Path, settings: Settings) -> str:
+    """Return the token to push with, after checking the repository id and that ``dataset_dir`` looks like a dataset.
 
-    Runs the structure, schema and value checks first. Creates the dataset repository
-    (and the ``settings.hf_revision`` branch) if needed, then uploads the folder as it is
-    (card, data files in whatever layout, manifest), leaving out only vaseg's private state
-    (`PRIVATE_PATTERNS`), with `HfApi.upload_folder`. Dataset files on the Hub that are no
-    longer in the folder (`DATASET_FILE_PATTERNS`: shards of an earlier run with another
-    shard size, a stale manifest) are deleted in the first commit of the upload; large
-    folders are committed in several parts, and a rerun after an interruption skips what
-    is already there (hf_xet). ``progress`` shows the validation scan's progress bar.
+    Cheap checks only (no scan), meant to run before anything slow.
 
     Raises:
-        VasegError: a bad repository id (exit 2), the dataset fails validation (unless
-            ``force``), no token, the token is rejected (401), no write access (403), or
-            the Hub cannot be reached.
+        VasegError: a bad repository id (exit 2), not a precomputed dataset folder, or no token.
+    """
+    check_repo_id(settings.hf_repo)
+    _require_dataset_folder(Path(dataset_dir))
+    return resolve_token(settings)
+
+
+def upload_dataset(dataset_dir: Path, settings: Settings, *, token: str, message: str | None = None) -> str:
+    """Return the Hub URL of ``dataset_dir`` after uploading it so that the Hub copy equals the folder.
+
+    Checking the dataset first is the caller's (`pipeline.push.push_dataset`). Creates the
+    dataset repository (and the ``settings.hf_revision`` branch) if needed, then uploads the
+    folder as it is (card, data files in whatever layout, manifest), leaving out only
+    vaseg's private state (`PRIVATE_PATTERNS`), with `HfApi.upload_folder`. Dataset files
+    on the Hub that are no longer in the folder (`DATASET_FILE_PATTERNS`: shards of an
+    earlier run with another shard size, a stale manifest) are deleted in the first commit
+    of the upload; large folders are committed in several parts, and a rerun after an
+    interruption skips what is already there (hf_xet).
+
+    Raises:
+        VasegError: the token is rejected (401), no write access (403), or the Hub cannot be reached.
     """
     dataset_dir = Path(dataset_dir)
     repo_id, revision = check_repo_id(settings.hf_repo), settings.hf_revision
-    _require_dataset_folder(dataset_dir)
-    token = resolve_token(settings)  # before the validation scan: a missing token fails fast
-    _check_before_push(dataset_dir, settings, force, progress)
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
@@ -125,22 +126,6 @@ def _require_dataset_folder(dataset_dir: Path) -> None:
         raise VasegError(
             f"{dataset_dir} is not a precomputed dataset (needs parquet files, e.g. {DATA_DIR}/*.parquet, "
             f"and {CARD}). Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
-        )
-
-
-def _check_before_push(dataset_dir: Path, settings: Settings, force: bool, progress: bool = True) -> None:
-    """Raise a VasegError when ``dataset_dir`` is not a precomputed dataset or fails validation."""
-    from visionassist_seg.validate import validate_dataset
-
-    _require_dataset_folder(dataset_dir)
-    report = validate_dataset(dataset_dir, workers=settings.workers, progress=progress)
-    problems = [f"{row.check}: {row.details}" for row in report.failed_rows()]
-    if report.legacy:
-        problems.append("schema: legacy format (rerun `vaseg precompute` to publish the current format)")
-    if problems and not force:
-        raise VasegError(
-            f"Refusing to push {dataset_dir}: " + " | ".join(problems) + ". Fix the dataset (rerun "
-            "`vaseg precompute`), see `vaseg validate --dataset DIR` for the full report, or pass --force."
         )
 
 

@@ -165,21 +165,6 @@ class Settings(BaseSettings):
         """Return the dataset folder training reads (``dataset`` or else ``output_dir``)."""
         return self.dataset if self.dataset is not None else self.output_dir
 
-    def local_training_folder(self) -> Path | None:
-        """Return the local folder training reads per ``train_source``, or None for the Hub dataset.
-
-        'local' is ``dataset`` (else ``output_dir``), 'hub' is ``hf_repo``, 'auto' is
-        ``dataset`` if set, else ``output_dir`` if `datasets` finds parquet splits in it
-        (any layout it accepts), else ``hf_repo``.
-        """
-        from visionassist_seg.data.splits import resolve_local
-
-        if self.train_source == "hub":
-            return None
-        if self.train_source == "local" or self.dataset is not None:
-            return self.training_dataset()
-        return self.output_dir if self.output_dir.is_dir() and resolve_local(self.output_dir).files else None
-
 
 class _SettingsFileSource(TomlConfigSettingsSource):
     """The TOML settings file, refused when it holds the Hub token: credentials never live in settings files."""

@@ -24,7 +24,7 @@ def _raw(tmp_path):
 def test_precompute_cli_no_push_writes_dataset_and_summary(tmp_path):
     raw = _raw(tmp_path)
     out = tmp_path / "ds"
-    with mock.patch("visionassist_seg.hub.push_dataset") as push:
+    with mock.patch("visionassist_seg.pipeline.push.push_dataset") as push:
         result = runner.invoke(
             app, ["precompute", "--skip-download", "--no-push", "--raw-dir", str(raw), "--output-dir", str(out), "--workers", "1"]
         )
@@ -37,7 +37,7 @@ def test_precompute_cli_no_push_writes_dataset_and_summary(tmp_path):
 def test_precompute_cli_pushes_with_the_push_code_unless_no_push(tmp_path):
     raw = _raw(tmp_path)
     out = tmp_path / "ds"
-    with mock.patch("visionassist_seg.hub.push_dataset", return_value="https://huggingface.co/datasets/me/eyes") as push:
+    with mock.patch("visionassist_seg.pipeline.push.push_dataset", return_value="https://huggingface.co/datasets/me/eyes") as push:
         result = runner.invoke(
             app,
             ["precompute", "--skip-download", "--raw-dir", str(raw), "--output-dir", str(out), "--hf-repo", "me/eyes", "--workers", "1"],
@@ -137,7 +137,7 @@ def test_precompute_cli_refuses_someone_elses_folder_then_overwrite_moves_aside(
 
 
 def test_precompute_cli_ctrl_c_is_exit_130_with_one_line(tmp_path):
-    with mock.patch("visionassist_seg.data.precompute.run_precompute", side_effect=KeyboardInterrupt):
+    with mock.patch("visionassist_seg.pipeline.precompute.run_precompute", side_effect=KeyboardInterrupt):
         result = runner.invoke(app, _args(tmp_path, tmp_path / "ds"))
     assert result.exit_code == 130
     assert [line for line in result.output.splitlines() if line.strip()] == [

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from visionassist_seg import hub
+from visionassist_seg.pipeline import push as pipeline_push
 from visionassist_seg.cli.app import app
 
 runner = CliRunner()
@@ -63,7 +64,7 @@ def test_precompute_then_push(raw, tmp_path, hub_api):
 
 def test_precompute_without_no_push_uses_push_dataset(raw, tmp_path, hub_api):
     out = tmp_path / "out"
-    with mock.patch("visionassist_seg.hub.push_dataset", wraps=hub.push_dataset) as push:
+    with mock.patch("visionassist_seg.pipeline.push.push_dataset", wraps=pipeline_push.push_dataset) as push:
         result = _precompute(raw, out, "--hf-repo", "someone/eyes")
     assert result.exit_code == 0, result.output
     push.assert_called_once()

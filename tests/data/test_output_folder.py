@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from visionassist_seg.data.precompute import run_precompute
+from visionassist_seg.pipeline.precompute import run_precompute
 from visionassist_seg.data.schema import list_shards
 from visionassist_seg.errors import VasegError
 from visionassist_seg.folder_lock import folder_lock

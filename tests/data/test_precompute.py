@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from visionassist_seg.data import precompute
-from visionassist_seg.data.precompute import plan_shards, run_precompute
+from visionassist_seg.data.precompute import plan_shards
+from visionassist_seg.pipeline.precompute import run_precompute
 from visionassist_seg.data.raw import read_image, read_label, require_data_root
 from visionassist_seg.data.schema import list_shards
 from visionassist_seg.data.shards import sha256_file
@@ -357,5 +358,5 @@ def test_precompute_pairs_upper_case_extensions(raw_dir, make_settings):
     from visionassist_seg.validate import validate_dataset
 
     # validate's recomputation finds the raw files the same way precompute paired them
-    checked = validate_dataset(dataset_dir=settings.output_dir, raw_dir=raw_dir, all_rows=True, progress=False)
+    checked = validate_dataset(dataset_dir=settings.output_dir, raw_dir=raw_dir, all_rows=True)
     assert checked.passed, [(row.check, row.result) for row in checked.rows]

@@ -134,9 +134,9 @@ def test_ctrl_c_stops_precompute_with_exit_130_one_line_and_no_worker_traceback(
 
 WATCHED = """
 import os, sys, time
-from visionassist_seg.data import precompute
-precompute.sys.platform = "darwin"  # no prctl: only the portable getppid watch is armed
-precompute.exit_with_parent(os.getppid())
+from visionassist_seg import process_pool
+process_pool.sys.platform = "darwin"  # no prctl: only the portable getppid watch is armed
+process_pool.exit_with_parent(os.getppid())
 print("armed", flush=True)
 time.sleep(60)
 """

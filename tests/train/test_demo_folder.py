@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from visionassist_seg.cli.app import app
 from visionassist_seg.errors import VasegError
 from visionassist_seg.folder_lock import folder_lock
-from visionassist_seg.train import demo
+from visionassist_seg.pipeline import demo
 
 runner = CliRunner()
 FAST = ["--count", "8", "--epochs", "1", "--scale", "0.1"]

@@ -38,7 +38,7 @@ def layout_copy(layouts, tmp_path):
 
 
 def test_seed_layout_validates_as_legacy_and_recomputes(layouts, raw_dir):
-    report = validate_dataset(layouts["seed"], raw_dir=raw_dir, all_rows=True, progress=False)
+    report = validate_dataset(layouts["seed"], raw_dir=raw_dir, all_rows=True)
     assert report.passed and report.legacy
     rows = rows_of(report)
     assert rows["schema"][0] == LEGACY and rows["recompute"][0] == PASS
@@ -51,7 +51,7 @@ def test_seed_layout_validates_as_legacy_and_recomputes(layouts, raw_dir):
 
 @pytest.mark.parametrize(("layout", "source"), [("vaseg", "config 'default'"), ("configs", "config 'default'")])
 def test_card_configs_layouts_pass(layouts, layout, source):
-    report = validate_dataset(layouts[layout], progress=False)
+    report = validate_dataset(layouts[layout])
     assert report.passed and not report.legacy
     result, details = rows_of(report)["structure: splits"]
     assert result == PASS and f"the card's configs ({source})" in details
@@ -61,7 +61,7 @@ def test_card_configs_layouts_pass(layouts, layout, source):
 def test_a_missing_sharded_file_fails_naming_it(layout_copy):
     dataset = layout_copy("vaseg")
     (dataset / "data" / "train-00001-of-00002.parquet").unlink()
-    report = validate_dataset(dataset, progress=False)
+    report = validate_dataset(dataset)
     assert [row.check for row in report.failed_rows()] == ["structure: splits"]
     assert (
         "split 'train' is incomplete: 1 of 2 shards missing (data/train-00001-of-00002.parquet)"
@@ -72,7 +72,7 @@ def test_a_missing_sharded_file_fails_naming_it(layout_copy):
 def test_shards_of_two_runs_fail_as_mixed(layout_copy):
     dataset = layout_copy("vaseg")
     shutil.copy(dataset / "data" / "train-00000-of-00002.parquet", dataset / "data" / "train-00000-of-00003.parquet")
-    report = validate_dataset(dataset, progress=False)
+    report = validate_dataset(dataset)
     assert "disagree on the shard count (-of-00002, 00003)" in rows_of(report)["structure: splits"][1]
 
 
@@ -83,7 +83,7 @@ def test_a_validation_split_with_no_rows_fails(layout_copy):
     for path in (dataset / "frames" / "holdout").iterdir():
         path.unlink()
     write_rows(dataset / "frames" / "holdout" / "part0.parquet", [], legacy=False)
-    report = validate_dataset(dataset, progress=False)
+    report = validate_dataset(dataset)
     assert not report.passed
     result, details = rows_of(report)["structure: splits"]
     assert result == FAIL and "split 'validation' has 0 rows" in details
@@ -93,7 +93,7 @@ def test_a_card_naming_a_missing_file_fails_structure_without_a_traceback(layout
     dataset = layout_copy("configs")
     card = (dataset / "README.md").read_text().replace("frames/fit/*.parquet", "frames/fit/part9.parquet")
     (dataset / "README.md").write_text(card)
-    report = validate_dataset(dataset, progress=False)
+    report = validate_dataset(dataset)
     result, details = rows_of(report)["structure: splits"]
     assert result == FAIL and "name a data file that does not exist" in details and "part9.parquet" in details
 
@@ -104,7 +104,7 @@ def test_manifest_listing_a_missing_file_fails_the_manifest_row(layout_copy):
     manifest = {"format": "vaseg-precomputed", "splits": {"train": {"rows": 8, "shards": [
         {"file": name, "rows": 4, "sha256": "0" * 64} for name in files]}}}
     (dataset / "manifest.json").write_text(json.dumps(manifest))
-    report = validate_dataset(dataset, progress=False)
+    report = validate_dataset(dataset)
     assert "data/train/shard_00002.parquet is listed in manifest.json but missing" in rows_of(report)[
         "structure: manifest"
     ][1]

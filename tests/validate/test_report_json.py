@@ -50,7 +50,7 @@ def test_write_json_under_a_regular_file_is_one_paragraph(tmp_path):
 
 def test_a_failed_replace_removes_the_temporary_file(tmp_path):
     target = tmp_path / "report.json"
-    with mock.patch("visionassist_seg.validate.report.os.replace", side_effect=OSError(28, "No space left on device")):
+    with mock.patch("visionassist_seg.atomic_write.os.replace", side_effect=OSError(28, "No space left on device")):
         with pytest.raises(VasegError) as caught:
             _report().write_json(target)
     assert str(target) in caught.value.message and "No space left" in caught.value.message

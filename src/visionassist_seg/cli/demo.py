@@ -34,7 +34,7 @@ def demo(
 ) -> None:
     """Run synthetic download, precompute, validate, train and ONNX export end to end (a few minutes on a laptop CPU)."""
     from visionassist_seg.console import console, styled
-    from visionassist_seg.train import demo as demo_lib
+    from visionassist_seg.pipeline import demo as demo_lib
 
     result = demo_lib.run_demo(
         directory,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from visionassist_seg.cli._common import ConfigOpt, LimitOpt, RawDirOpt, RepoOpt, SourceOpt, WorkersOpt
+
+if TYPE_CHECKING:
+    from visionassist_seg.settings import Settings
 
 
 def precompute(
@@ -56,9 +59,6 @@ def precompute(
     folder or one precompute made (else --overwrite); one run per folder at a time. Ctrl-C
     stops the workers and exits 130; rerun the same command to resume.
     """
-    from visionassist_seg.console import console, err_console
-    from visionassist_seg.data.precompute import run_precompute
-    from visionassist_seg.data.raw import display_name
     from visionassist_seg.errors import VasegError
     from visionassist_seg.settings import load_settings
 
@@ -76,18 +76,22 @@ def precompute(
         from visionassist_seg.cli.validate import validate as validate_command
 
         validate_command(dataset=settings.output_dir, raw_dir=raw_dir, workers=workers, config=config)
-        return
-    if remote:
+    elif remote:
         from visionassist_seg.remote import precompute_remote
 
         print_report(precompute_remote(settings, push=not no_push, force_download=force_download))
-        return
-    if force_download:
-        from visionassist_seg.kaggle import ensure_raw
+    else:
+        _precompute_here(settings, download=not skip_download, force_download=force_download, overwrite=overwrite, push=not no_push)
 
-        ensure_raw(settings, force=True)
+
+def _precompute_here(settings: Settings, *, download: bool, force_download: bool, overwrite: bool, push: bool) -> None:
+    """Run precompute on this machine, print its report, apply --strict, then push unless told not to."""
+    from visionassist_seg.console import console, err_console
+    from visionassist_seg.data.raw import display_name
+    from visionassist_seg.pipeline.precompute import check_strict, run_precompute
+
     try:
-        report = run_precompute(settings, download=not skip_download, overwrite=overwrite)
+        report = run_precompute(settings, download=download, force_download=force_download, overwrite=overwrite)
     except KeyboardInterrupt:
         err_console.print(
             f"Interrupted: the shards finished in {display_name(settings.output_dir)} are kept; "
@@ -97,14 +101,9 @@ def precompute(
         )
         raise typer.Exit(130) from None
     print_report(report)
-    if report.skipped and settings.strict:
-        raise VasegError(
-            f"{len(report.skipped)} sample(s) were skipped as bad input (--strict); the first: "
-            f"{report.skipped[0]['file']}: {report.skipped[0]['reason']}. See {report.output_dir / 'manifest.json'} "
-            "for the full list; fix or remove those files, or drop --strict."
-        )
-    if not no_push:
-        from visionassist_seg.hub import push_dataset
+    check_strict(report, settings)
+    if push:
+        from visionassist_seg.pipeline.push import push_dataset
 
         url = push_dataset(settings.output_dir, settings)
         console.print(f"Pushed to {url}", highlight=False)

@@ -36,7 +36,7 @@ def push(
     Example: `vaseg push --dataset precompute_output --hf-repo yourname/openeds-precomputed`
     """
     from visionassist_seg.console import console
-    from visionassist_seg.hub import push_dataset
+    from visionassist_seg.pipeline.push import push_dataset
     from visionassist_seg.settings import load_settings
 
     settings = load_settings(

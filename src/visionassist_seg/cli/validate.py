@@ -38,7 +38,9 @@ def validate(
     recomputed from the raw files and compared. Exit 0 when every check passes, 1 when
     any fails, 2 on usage errors.
     """
-    from visionassist_seg.console import console
+    from functools import partial
+
+    from visionassist_seg.console import console, item_progress
     from visionassist_seg.errors import VasegError
     from visionassist_seg.settings import load_settings
     from visionassist_seg.validate import validate_dataset
@@ -62,6 +64,7 @@ def validate(
         all_rows=all_rows,
         seed=settings.seed,
         workers=settings.workers,
+        track=partial(item_progress, unit="tasks"),
     )
     console.print(report.to_table())
     if json_file is not None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visionassist_seg import __version__
+from visionassist_seg.atomic_write import write_json_atomic
 from visionassist_seg.data.schema import CARD, DATA_DIR, MANIFEST, SPLITS, SHARD_PATTERN
 from visionassist_seg.errors import VasegError
 from visionassist_seg.folder_lock import LOCK_FILE, folder_error
@@ -144,8 +145,6 @@ def claim_output_dir(check: FolderCheck) -> list[Path]:
             os.replace(path, destination)  # a rename inside one folder: nothing is copied or lost
             moved.append(destination)
     if not check.owned:
-        from visionassist_seg.data.shards import write_json_atomic
-
         write_json_atomic(folder / STATE_DIR / OWNER_FILE, {"job": JOB, "package_version": __version__})
     return moved
 

@@ -8,27 +8,33 @@ size, even the same mtime) is noticed. A rerun skips every shard whose record ma
 so an interrupted run resumes and redoes only unfinished or changed shards.
 
 One run at a time writes a dataset folder (`folder_lock`), and only into a folder it
-may write (`output_folder`). Worker processes die with their parent however it dies,
-and ignore Ctrl-C, which the parent handles by stopping them.
+may write (`output_folder`); the worker processes are `process_pool`'s. Fetching the raw
+data and showing progress are the caller's (`visionassist_seg.pipeline.precompute`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import signal
-import sys
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager
 
-from visionassist_seg import __version__
-from visionassist_seg.data.output_folder import STATE_DIR, shard_record, shard_records_dir
+from visionassist_seg.atomic_write import replace_atomic, write_json_atomic
+from visionassist_seg.data.fingerprint import sample_digest, task_fingerprint
+from visionassist_seg.data.manifest import build_manifest
+from visionassist_seg.data.output_folder import (
+    STATE_DIR,
+    check_output_dir,
+    claim_output_dir,
+    shard_record,
+    shard_records_dir,
+)
+from visionassist_seg.data.plan import PrecomputeReport, ShardResult, ShardSettings, ShardTask
 from visionassist_seg.data.raw import (
     RAW_SPLITS,
     RawSample,
@@ -41,86 +47,13 @@ from visionassist_seg.data.raw import (
     read_label_bytes,
     require_data_root,
 )
-from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards, shard_name
-from visionassist_seg.data.shards import COLUMN_ENCODINGS, write_json_atomic
+from visionassist_seg.data.schema import DATA_DIR, MANIFEST, SPLITS, list_shards
 from visionassist_seg.errors import VasegError
-from visionassist_seg.ops import intensity, labels
+from visionassist_seg.folder_lock import folder_lock
+from visionassist_seg.process_pool import run_in_processes
 
 if TYPE_CHECKING:  # pydantic settings take 0.17 s to import: worker processes do without
     from visionassist_seg.settings import Settings
-
-PREPROCESSING = {
-    "gamma": intensity.GAMMA,
-    "clahe_clip_limit": intensity.CLAHE_CLIP_LIMIT,
-    "clahe_tile_grid": list(intensity.CLAHE_TILE_GRID),
-    "pupil_class": labels.PUPIL_CLASS,
-    "edge_weight": labels.EDGE_WEIGHT,
-    "canny_thresholds": [0, 3],
-    "dilate_kernel": "(3, 3) as passed by RITnet: a 2x1 vertical kernel",
-    "distance_normalisation": "sqrt((H-1)^2 + (W-1)^2)",
-}
-
-
-@dataclass(frozen=True)
-class ShardTask:
-    """One output shard: the raw samples of ``split`` numbered [start, start + len(samples))."""
-
-    split: str
-    index: int
-    count: int
-    samples: tuple[RawSample, ...]
-
-    @property
-    def name(self) -> str:
-        return shard_name(self.split, self.index, self.count)
-
-
-@dataclass(frozen=True)
-class ShardSettings:
-    """The settings that writing a shard reads, for worker processes.
-
-    A plain dataclass: a worker unpickles it without importing pydantic and the
-    `Settings` model (0.17 s of each worker's start-up), and it holds no secrets.
-    """
-
-    raw_dir: Path
-    output_dir: Path
-    compression_level: int
-    row_group_size: int
-
-    @classmethod
-    def of(cls, settings: Settings) -> ShardSettings:
-        return cls(Path(settings.raw_dir), Path(settings.output_dir), settings.compression_level, settings.row_group_size)
-
-
-@dataclass
-class ShardResult:
-    """What writing (or resuming) one shard produced."""
-
-    split: str
-    name: str
-    rows: int
-    sha256: str
-    bytes: int
-    fingerprint: str
-    skipped: list[dict] = field(default_factory=list)
-    resumed: bool = False
-
-
-@dataclass
-class PrecomputeReport:
-    """The outcome of a precompute run."""
-
-    output_dir: Path
-    rows: dict[str, int]
-    shards: dict[str, int]
-    bytes: dict[str, int]
-    skipped: list[dict]
-    unlabeled_splits: list[str]
-    resumed_shards: int
-    seconds: float
-    displaced: list[str] = field(default_factory=list)  # files --overwrite moved aside, never deleted
-
 
 def plan_shards(settings: Settings) -> list[ShardTask]:
     """Return the shard tasks for train and validation, in a fixed order.
@@ -149,48 +82,6 @@ def unlabeled_splits(settings: Settings) -> list[str]:
     """Return the raw splits that exist but have no labels (e.g. test): reported, not processed."""
     root = require_data_root(settings.raw_dir)
     return [s for s in RAW_SPLITS if s not in SPLITS and (root / s / "images").is_dir() and not has_labels(root, s)]
-
-
-def task_fingerprint(
-    task: ShardTask, settings: Settings | ShardSettings, digests: list[tuple] | None = None
-) -> str:
-    """Return a hash of everything that determines the shard's bytes, input file contents included.
-
-    ``digests`` are the samples' `sample_digest` as read while writing the shard (what was
-    actually processed); without them every input file is read and hashed now.
-    """
-    recipe = {
-        "files": digests if digests is not None else [sample_digest(s) for s in task.samples],
-        "preprocessing": PREPROCESSING,
-        "compression_level": settings.compression_level,
-        "row_group_size": settings.row_group_size,
-        "encodings": COLUMN_ENCODINGS,  # a shard written with other encodings is rewritten, not resumed
-        "version": __version__,
-        "name": task.name,
-    }
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
-
-
-def sample_digest(sample: RawSample, image_data: bytes | None = None, label_data: bytes | None = None) -> tuple:
-    """Return (image name, sha256 of its content, label name, sha256 of its content) for one sample.
-
-    Content is hashed from ``image_data``/``label_data`` when given (the bytes that were
-    processed), else read from the files; a file that cannot be read hashes to None.
-    """
-    label_name = display_name(sample.label.name) if sample.label is not None else None
-    return (display_name(sample.image.name), _content_sha256(sample.image, image_data), label_name, _content_sha256(sample.label, label_data))
-
-
-def _content_sha256(path: Path | None, data: bytes | None) -> str | None:
-    if data is not None:
-        return hashlib.sha256(data).hexdigest()
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return None
 
 
 def _resumable(task: ShardTask, settings: Settings | ShardSettings) -> ShardResult | None:
@@ -268,7 +159,7 @@ def write_shard(task: ShardTask, settings: Settings | ShardSettings, on_sample: 
     ``data/`` only once complete, and only after its record: every shard vaseg puts in
     ``data/`` is recorded as vaseg's.
     """
-    from visionassist_seg.data.shards import open_shard_writer, replace_atomic
+    from visionassist_seg.data.shards import open_shard_writer
 
     done = _resumable(task, settings)
     if done is not None:
@@ -369,95 +260,16 @@ def _drop_records_without_shards(output_dir: Path, planned: set[str]) -> None:
             record.unlink()
 
 
-def build_manifest(settings: Settings, by_split: dict[str, list[ShardResult]], report: PrecomputeReport) -> dict:
-    """Return the manifest: counts, per-shard rows and sha256, settings and skipped samples."""
-    import shlex
-    import sys
-
-    return {
-        "format": "vaseg-precomputed",
-        "version": 1,
-        "package_version": __version__,
-        # display_name: arguments may hold file-name bytes that are not UTF-8, which the card cannot store
-        "command": display_name(shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])) if sys.argv else None,
-        "source": display_name(settings.kaggle_dataset) if settings.source == "kaggle" else "synthetic",
-        "splits": {
-            split: {
-                "rows": report.rows[split],
-                "shards": [
-                    {"file": f"{DATA_DIR}/{r.name}", "rows": r.rows, "sha256": r.sha256, "bytes": r.bytes}
-                    for r in results
-                ],
-            }
-            for split, results in by_split.items()
-        },
-        "skipped": report.skipped,
-        "unlabeled_splits": report.unlabeled_splits,
-        "parameters": PREPROCESSING,
-        "settings": {
-            k: v
-            for k, v in settings.masked_dump().items()
-            if k in {"source", "kaggle_dataset", "limit", "shard_size", "row_group_size", "compression_level", "seed", "synthetic_count", "hf_repo"}
-        },
-        "library_versions": _library_versions(),
-    }
-
-
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("numpy", "scipy", "opencv-python-headless", "pyarrow", "datasets"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-PARENT_POLL_SECONDS = 1.0
-
-
-def _init_worker(queue, parquet_metadata: dict[bytes, bytes], parent_pid: int) -> None:  # type: ignore[no-untyped-def]
-    """Worker start-up: die with the parent, leave Ctrl-C to it, one OpenCV thread per process."""
+def _init_worker(queue, parquet_metadata: dict[bytes, bytes]) -> None:  # type: ignore[no-untyped-def]
+    """Worker start-up: one OpenCV thread per process, the parent's parquet metadata, its progress queue."""
     import cv2
 
     from visionassist_seg.data.shards import use_hf_key_value_metadata
 
-    exit_with_parent(parent_pid)
-    # The parent owns Ctrl-C: it stops the workers itself, so they never print a KeyboardInterrupt traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # the pool already uses every core
     use_hf_key_value_metadata(parquet_metadata)
     global _progress_queue
     _progress_queue = queue
-
-
-def exit_with_parent(parent_pid: int) -> None:
-    """Make this process exit as soon as process ``parent_pid`` (its parent) dies, however it dies.
-
-    Linux: the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``).
-    Everywhere: a daemon thread polls `os.getppid`, which changes when the parent dies
-    and the process is adopted. Either way a ``kill -9`` of precompute leaves no worker
-    (and so no multiprocessing resource tracker, which exits with its last client).
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # the polling thread below still covers it
-    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), name="vaseg-parent-watch", daemon=True).start()
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_POLL_SECONDS)
-    os._exit(1)  # no cleanup: the parent that would collect this worker's results is gone
 
 
 _progress_queue = None
@@ -490,111 +302,58 @@ def run_shards(
 
 def _run_pool(tasks: list[ShardTask], settings: Settings, on_sample: Callable[[int], None] | None) -> list[ShardResult]:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import queue as queue_module
 
     from visionassist_seg.data.shards import hf_key_value_metadata
 
-    context = multiprocessing.get_context("spawn")
-    progress_queue = context.Queue()
-    pool = ProcessPoolExecutor(
-        max_workers=min(settings.workers, len(tasks)), mp_context=context, initializer=_init_worker,
-        initargs=(progress_queue, hf_key_value_metadata(), os.getpid()),
-    )  # fmt: skip
-    try:
-        # Largest shards first keeps the workers busy until the end.
-        order = sorted(tasks, key=lambda t: -len(t.samples))
-        shard_settings = ShardSettings.of(settings)
-        with _sigint_ignored():  # workers spawned now start with Ctrl-C ignored, before their initializer runs
-            pending = {pool.submit(_write_shard_in_worker, task, shard_settings) for task in order}
-        results = _collect(pending, progress_queue, on_sample)
-    except BaseException:
-        _stop_workers(pool)
-        raise
-    pool.shutdown()
-    return results
+    progress_queue = multiprocessing.get_context("spawn").Queue()
 
-
-def _collect(pending: set, progress_queue, on_sample: Callable[[int], None] | None) -> list[ShardResult]:  # type: ignore[no-untyped-def]
-    """Wait for every future in ``pending``, forwarding worker progress to ``on_sample``; return the results."""
-    import queue as queue_module
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    results = []
-    while pending:
-        finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-        results += [future.result() for future in finished]
+    def forward_progress() -> None:
         while True:
             try:
                 count = progress_queue.get_nowait()
             except queue_module.Empty:
-                break
+                return
             if on_sample:
                 on_sample(count)
+
+    results: list[ShardResult] = []
+    # Largest shards first keeps the workers busy until the end.
+    order = sorted(tasks, key=lambda t: -len(t.samples))
+    shard_settings = ShardSettings.of(settings)
+    run_in_processes(
+        partial(_write_shard_in_worker, settings=shard_settings), order, results.append, workers=settings.workers,
+        initializer=_init_worker, initargs=(progress_queue, hf_key_value_metadata()), on_tick=forward_progress,
+    )  # fmt: skip
     return results
 
 
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT inside the block (main thread only: elsewhere Python cannot change handlers).
-
-    A process started meanwhile inherits the ignored disposition across exec, and Python
-    then installs no KeyboardInterrupt handler in it at all.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _stop_workers(pool) -> None:  # type: ignore[no-untyped-def]  # pool: ProcessPoolExecutor
-    """Cancel queued shards and terminate running workers now, instead of waiting for their shards."""
-    # ProcessPoolExecutor has no public way to stop running workers before Python 3.14;
-    # the list is taken first because shutdown lets the pool's manager thread clear it.
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(timeout=5)
-
-
-def run_precompute(
-    settings: Settings, *, download: bool = True, progress: bool = True, overwrite: bool = False
+def write_dataset(
+    settings: Settings,
+    tasks: list[ShardTask],
+    *,
+    overwrite: bool = False,
+    track: Callable[[int], ContextManager[Callable[[int], None]]] | None = None,
 ) -> PrecomputeReport:
-    """Download raw data if needed, write every shard in parallel, then the manifest and card.
+    """Write every planned shard in parallel, then the manifest and card; return the run's report.
 
-    The output folder is checked first (`check_output_dir`: only an empty folder or one
-    precompute made, unless ``overwrite``) and locked for the whole run, so a second run
-    into it stops with an error instead of destroying this one's files.
+    The output folder is locked for the whole run and checked under the lock
+    (`check_output_dir`: only an empty folder or one precompute made, unless
+    ``overwrite``), so a second run into it stops with an error instead of destroying this
+    one's files. ``track``, called with the number of samples once the folder is locked,
+    yields the callback that is told of every sample written (a progress bar).
 
     Raises:
-        VasegError: the folder belongs to someone else, another run holds it, it cannot be
-            created, or the raw data is missing.
+        VasegError: the folder belongs to someone else, another run holds it, or it cannot be written.
     """
-    from visionassist_seg.data.output_folder import check_output_dir, claim_output_dir
-    from visionassist_seg.folder_lock import folder_lock, make_folder
-    from visionassist_seg.kaggle import ensure_raw
-
     output_dir = Path(settings.output_dir)
-    check_output_dir(output_dir, overwrite=overwrite)  # fail before a long download ...
-    make_folder(output_dir)  # ... also when the folder cannot be created
-    if download:
-        ensure_raw(settings)
-    tasks = plan_shards(settings)
     with folder_lock(output_dir, "precompute"):
-        # Checked again under the lock: the folder may have changed during the download.
         displaced = claim_output_dir(check_output_dir(output_dir, overwrite=overwrite))
         _clear_stale_temporaries(output_dir)
         started = time.perf_counter()
         total = sum(len(t.samples) for t in tasks)
-        from visionassist_seg.console import item_progress
-
-        with item_progress(total, "precompute", enabled=progress) as advance:
-            results = run_shards(tasks, settings, advance)
+        with track(total) if track is not None else nullcontext(None) as on_sample:
+            results = run_shards(tasks, settings, on_sample)
         report = finalize_dataset(settings, tasks, results, time.perf_counter() - started)
     report.displaced = [str(path) for path in displaced]
     return report

@@ -6,12 +6,12 @@ of a split depends only on (seed, split, i).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from visionassist_seg.atomic_write import open_atomic, write_bytes_atomic
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
@@ -119,16 +119,8 @@ def write_synthetic_raw(raw_dir: Path, count: int, seed: int = 0) -> Path:
             stem = f"{SPLIT_IDS[split]:01d}{index:06d}"
             image, label = make_sample(seed, split, index)
             ok, png = cv2.imencode(".png", image)
-            _write_atomic(image_dir / f"{stem}.png", png.tobytes())
+            write_bytes_atomic(image_dir / f"{stem}.png", png.tobytes())
             if split != "test":
-                tmp = label_dir / f".{stem}.npy.tmp"
-                with open(tmp, "wb") as handle:
+                with open_atomic(label_dir / f"{stem}.npy") as handle:
                     np.save(handle, label.astype(np.int64))
-                os.replace(tmp, label_dir / f"{stem}.npy")
     return root
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

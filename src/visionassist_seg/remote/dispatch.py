@@ -112,17 +112,18 @@ def _modal_errors() -> Iterator[None]:
 def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs:
     """Upload what training needs from this machine and return the settings overrides for the container.
 
-    A local dataset folder (see `Settings.local_training_folder`) is uploaded under ``datasets/local/``
+    A local dataset folder (see `data.training_folder.local_training_folder`) is uploaded under ``datasets/local/``
     unless the Volume already holds the same manifest; otherwise the container reads the Hub
     dataset ``hf_repo`` cached on the Volume (downloaded once, or written there by
     ``vaseg precompute --remote``). A ``--resume`` checkpoint is uploaded under ``uploads/NAME/``.
     """
     from visionassist_seg.data.schema import MANIFEST
     from visionassist_seg.data.splits import resolve_local
+    from visionassist_seg.data.training_folder import local_training_folder
 
     # The container always reads a folder on the Volume, whatever the local choice was.
     overrides: dict[str, Any] = {"run_dir": mounted(run_key(name)), "train_source": "local"}
-    dataset = settings.local_training_folder()
+    dataset = local_training_folder(settings)
     if dataset is not None:
         if not dataset.is_dir() or not resolve_local(dataset).files:  # any layout datasets.load_dataset reads
             raise VasegError(

@@ -50,7 +50,7 @@ def commit_volume(settings: Settings) -> None:
 def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
     """Write ``run_dir/remote.json`` (``status``: running, finished or failed) and return its content."""
     record = {"status": status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
-    from visionassist_seg.data.shards import write_json_atomic
+    from visionassist_seg.atomic_write import write_json_atomic
 
     write_json_atomic(run_dir / STATUS_FILE, record, sort_keys=False)  # "status" stays the first key
     return record
@@ -228,21 +228,15 @@ def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: 
     ``seconds`` is the shard-writing time measured by the caller, recorded in the manifest.
     """
     from visionassist_seg.data.precompute import finalize_dataset
-    from visionassist_seg.data.schema import MANIFEST
+    from visionassist_seg.pipeline.precompute import check_strict
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
     report = finalize_dataset(settings, tasks, results, seconds)
     commit_volume(settings)
-    if report.skipped and settings.strict:
-        first = report.skipped[0]
-        raise VasegError(
-            f"{len(report.skipped)} sample(s) were skipped as bad input (--strict), so nothing was pushed; the "
-            f"first: {first['file']}: {first['reason']}. The full list is in {settings.output_dir / MANIFEST} "
-            "on the Modal Volume; fix or remove those files, or drop --strict."
-        )
+    check_strict(report, settings, where=" on the Modal Volume")
     if push:
-        from visionassist_seg.hub import push_dataset
+        from visionassist_seg.pipeline.push import push_dataset
 
         # Validate with the container's cores (``workers`` counts containers); no live bar in a log stream.
         cores = max(1, int(settings.modal_cpu))

@@ -71,7 +71,7 @@ def write_snapshot(dataset_dir: Path, origin: str, repo_id: str, sha: str | None
     ``origin`` is "hub" (downloaded at commit ``sha``) or "precompute" (written on the Volume by
     ``vaseg precompute --remote``; ``sha`` is the commit its push made, None without a push).
     """
-    from visionassist_seg.data.shards import write_json_atomic
+    from visionassist_seg.atomic_write import write_json_atomic
 
     write_json_atomic(Path(dataset_dir) / SNAPSHOT_FILE, {"origin": origin, "repo": repo_id, "sha": sha})
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
-from visionassist_seg.train.loader import scaled_size
+from visionassist_seg.train.model import scaled_size
 
 OPSET = 17
 # Tolerance per unit of logit magnitude: float32 itself is only that exact. Logits of a

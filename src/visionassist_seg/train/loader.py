@@ -30,6 +30,7 @@ from visionassist_seg.data.splits import SplitFiles, incomplete_shard_sets, reso
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
+from visionassist_seg.train.model import scaled_size
 from visionassist_seg.train.augment import Sample, augment
 from visionassist_seg.train.pages import (
     DECODED_ENCODINGS,
@@ -80,11 +81,6 @@ class SplitIndex:
     @property
     def rows(self) -> int:
         return sum(s.rows for s in self.slices)
-
-
-def scaled_size(scale: float) -> tuple[int, int]:
-    """Return the (height, width) of a 400x640 frame at ``scale`` (at least 8x8)."""
-    return max(8, round(HEIGHT * scale)), max(8, round(WIDTH * scale))
 
 
 def index_split(split: str, paths: list[Path], limit: int | None = None) -> SplitIndex:

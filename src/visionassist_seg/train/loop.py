@@ -108,7 +108,9 @@ def amp_dtype_for(device: torch.device, amp: bool) -> torch.dtype | None:
 
 def resolve_dataset(settings: Settings) -> Path:
     """Return the local folder of parquet shards to train on, downloading from the Hub when the source says so."""
-    folder = settings.local_training_folder()
+    from visionassist_seg.data.training_folder import local_training_folder
+
+    folder = local_training_folder(settings)
     if folder is None:
         from visionassist_seg.hub import download_dataset
 

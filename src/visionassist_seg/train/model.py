@@ -8,12 +8,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionassist_seg.ops.sample import HEIGHT, WIDTH
+
 IN_CHANNELS = 1
 NUM_CLASSES = 2
 CHANNELS = 32
 DROPOUT = 0.2
 # Three 2x2 poolings: height and width must divide by 8 (forward pads to that).
 SIZE_MULTIPLE = 8
+
+
+def scaled_size(scale: float) -> tuple[int, int]:
+    """Return the (height, width) of a 400x640 frame at ``scale`` (at least 8x8): the model's input size."""
+    return max(8, round(HEIGHT * scale)), max(8, round(WIDTH * scale))
 
 
 def dense_cat(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,9 @@ def recipe_of(settings: Settings, dataset_dir: Path) -> dict[str, Any]:
     so that the same dataset copied elsewhere (a moved folder, the Modal Volume) is
     recognised; for a Hub dataset the repository and revision are recorded instead.
     """
-    if settings.local_training_folder() is None:
+    from visionassist_seg.data.training_folder import local_training_folder
+
+    if local_training_folder(settings) is None:
         data: dict[str, Any] = {"source": "hub", "hf_repo": settings.hf_repo, "hf_revision": settings.hf_revision}
     else:
         data = {"source": "local", "dataset": str(Path(dataset_dir).resolve()), "shards": shard_sizes(dataset_dir)}

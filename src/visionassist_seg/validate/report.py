@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from visionassist_seg import atomic_write
 from visionassist_seg.errors import VasegError
 
 PASS = "pass"
@@ -135,15 +134,8 @@ def write_text_atomic(path: Path, text: str, *, what: str, option: str) -> None:
     """
     if path.is_dir():
         raise VasegError(f"{option} {path} is a folder; {what} needs a file path there, e.g. {path / 'report.json'}.")
-    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        atomic_write.write_text_atomic(path, text)
     except OSError as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         reason = err.strerror or type(err).__name__
         raise VasegError(f"Cannot write {what} to {path}: {reason}. Pass {option} a file in a folder you can write to.") from None

@@ -20,6 +20,7 @@ from visionassist_seg.validate.scan import (
     RecomputeTask,
     ScanResult,
     ScanTask,
+    Tracker,
     run_parallel,
 )
 from visionassist_seg.validate.stats import SplitStatistics, describe
@@ -84,12 +85,13 @@ def validate_dataset(
     all_rows: bool = False,
     seed: int = 0,
     workers: int = 1,
-    progress: bool = True,
+    track: Tracker | None = None,
 ) -> ValidationReport:
     """Return the report of every check on a local dataset folder or a Hub dataset.
 
     Structure, schema, values and statistics always run; recomputation from the raw
     files runs when ``raw_dir`` is given (``samples`` seeded random rows, or all rows).
+    ``track`` is told of each step's tasks as they finish (a progress bar).
 
     Raises:
         VasegError: exit code 2 for a wrong target (none, both, missing folder, bad sample
@@ -113,7 +115,7 @@ def validate_dataset(
                 exit_code=2,
             )
         target = str(folder)
-    return _validate_folder(folder, target, hf_repo is None, raw_root, samples, all_rows, seed, workers, progress)
+    return _validate_folder(folder, target, hf_repo is None, raw_root, samples, all_rows, seed, workers, track)
 
 
 def _raw_root(raw_dir: Path | None) -> Path | None:
@@ -133,7 +135,7 @@ def _validate_folder(
     all_rows: bool,
     seed: int,
     workers: int,
-    progress: bool,
+    track: Tracker | None,
 ) -> ValidationReport:
     shards, structure_rows = inspect_shards(folder)
     report = ValidationReport(target, list(structure_rows))
@@ -141,7 +143,7 @@ def _validate_folder(
     scans = _scan_tasks(shards)
     hashes = [HashTask(s.relative, s.path) for s in shards if manifest and s.relative in manifest.expected]
     collected = _Collected()
-    run_parallel([*hashes, *scans], collected.add, workers=workers, progress=progress, description="validating")
+    run_parallel([*hashes, *scans], collected.add, workers=workers, track=track, description="validating")
     report.rows.append(_manifest_row(manifest, collected.digests, local))
     report.rows += _schema_and_value_rows(shards, scans, collected)
     if scans:
@@ -151,7 +153,7 @@ def _validate_folder(
     if raw_root is None:
         report.rows.append(CheckRow(RECOMPUTE, SKIP, "pass --raw-dir to recompute rows from the raw files"))
     else:
-        report.rows.append(_recompute(scans, collected, raw_root, samples, all_rows, seed, workers, progress))
+        report.rows.append(_recompute(scans, collected, raw_root, samples, all_rows, seed, workers, track))
     for split in sorted(collected.statistics, key=_split_order):
         summary = collected.statistics[split].summary()
         report.statistics[split] = summary
@@ -269,7 +271,7 @@ def _recompute(
     all_rows: bool,
     seed: int,
     workers: int,
-    progress: bool,
+    track: Tracker | None,
 ) -> CheckRow:
     """Return the recompute row after comparing chosen rows with their recomputation from ``raw_root``."""
     population = [(split, row) for split in sorted(collected.filenames, key=_split_order)
@@ -283,7 +285,7 @@ def _recompute(
         chosen = [population[i] for i in sorted(picks.tolist())]
     tasks = _recompute_tasks(scans, chosen, raw_root)
     failures: list[Failure] = []
-    run_parallel(tasks, failures.extend, workers=workers, progress=progress, description="recomputing")
+    run_parallel(tasks, failures.extend, workers=workers, track=track, description="recomputing")
     failures.sort(key=_failure_order)
     how = "all rows" if len(chosen) == len(population) else f"{len(chosen)} random rows (seed {seed})"
     return failure_row(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Sequence, TypeVar
 
 import numpy as np
 
@@ -200,6 +201,8 @@ def _exact_difference(name: str, stored: np.ndarray, expected: np.ndarray) -> st
 
 
 Task = TypeVar("Task")
+# Called with a step's task count and name; yields the callback told of each finished task (a progress bar).
+Tracker = Callable[[int, str], ContextManager[Callable[[int], None]]]
 
 
 def run_parallel(
@@ -207,33 +210,23 @@ def run_parallel(
     handle: Callable[[object], None],
     *,
     workers: int,
-    progress: bool,
+    track: Tracker | None,
     description: str,
 ) -> None:
     """Run `run_task` on every task (in ``workers`` processes when > 1), passing each result to ``handle``.
 
-    Results arrive in completion order; a rich progress bar on stderr counts tasks.
+    Results arrive in completion order; ``track`` (if given) is told of each one.
     """
-    from visionassist_seg.console import item_progress
+    from visionassist_seg.process_pool import run_in_processes
 
-    with item_progress(len(tasks), description, enabled=progress, unit="tasks") as advance:
-        for result in _results(tasks, workers):
+    with track(len(tasks), description) if track else nullcontext(lambda n: None) as advance:
+
+        def take(result: object) -> None:
             handle(result)
             advance(1)
 
-
-def _results(tasks: Sequence[Task], workers: int) -> Iterable[object]:
-    """Yield `run_task` results, inline for one worker or from a spawn-started process pool."""
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield run_task(task)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn: workers start clean (no inherited threads or open parquet handles from this process).
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        futures = [pool.submit(run_task, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+        if workers <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                take(run_task(task))
+        else:
+            run_in_processes(run_task, tasks, take, workers=workers)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from visionassist_seg.console import console
 from visionassist_seg.errors import VasegError
+from visionassist_seg.pipeline.precompute import run_precompute
 
 # Chosen so a 2-core CPU finishes in well under 5 minutes with validation pupil IoU >= 0.9.
 DEMO_COUNT = 120
@@ -91,7 +92,7 @@ def check_directory(directory: Path, overwrite: bool) -> list[str]:
 
 def prepare_directory(directory: Path, parts_to_remove: list[str]) -> None:
     """Remove the parts an earlier demo made and record that this demo makes every part (hold the lock)."""
-    from visionassist_seg.data.shards import write_json_atomic
+    from visionassist_seg.atomic_write import write_json_atomic
 
     for part in parts_to_remove:
         if (directory / part).exists():  # an interrupted demo may not have made every part
@@ -134,10 +135,9 @@ def _run_demo_steps(
     progress: bool,
 ) -> DemoResult:  # fmt: skip
     """Run the pipeline's steps in a prepared demo folder; return where everything is."""
-    from visionassist_seg.data.precompute import run_precompute
     from visionassist_seg.data.synthetic import split_counts, write_synthetic_raw
     from visionassist_seg.settings import load_settings
-    from visionassist_seg.train.loader import scaled_size
+    from visionassist_seg.train.model import scaled_size
     from visionassist_seg.train.loop import train
     from visionassist_seg.validate import validate_dataset
 
@@ -164,7 +164,7 @@ def _run_demo_steps(
     seconds["precompute"] = _lap(started, "Precomputed the dataset", dataset_dir)
 
     started = time.perf_counter()
-    report = validate_dataset(dataset_dir=dataset_dir, raw_dir=raw_dir, samples=DEMO_VALIDATE_SAMPLES, seed=seed, progress=False)
+    report = validate_dataset(dataset_dir=dataset_dir, raw_dir=raw_dir, samples=DEMO_VALIDATE_SAMPLES, seed=seed)
     if not report.passed:
         failed = ", ".join(row.check for row in report.rows if row.result == "fail") or "see `vaseg validate`"
         raise VasegError(

@@ -1,0 +1,26 @@
+"""Which local folder training reads, if any: the `train_source` setting resolved against the disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from visionassist_seg.data.splits import resolve_local
+
+if TYPE_CHECKING:
+    from visionassist_seg.settings import Settings
+
+
+def local_training_folder(settings: Settings) -> Path | None:
+    """Return the local folder training reads per ``settings.train_source``, or None for the Hub dataset.
+
+    'local' is ``dataset`` (else ``output_dir``), 'hub' is ``hf_repo``, 'auto' is
+    ``dataset`` if set, else ``output_dir`` if `datasets` finds parquet splits in it
+    (any layout it accepts), else ``hf_repo``.
+    """
+    if settings.train_source == "hub":
+        return None
+    if settings.train_source == "local" or settings.dataset is not None:
+        return settings.training_dataset()
+    output_dir = settings.output_dir
+    return output_dir if output_dir.is_dir() and resolve_local(output_dir).files else None
