@@ -1,7 +1,7 @@
 """Parquet shard settings and helpers: column encodings, the HF metadata, checksums, atomic moves.
 
 `open_shard_writer` gives the fast fixed-schema writer used by precompute
-(`visionassist_seg.data.parquet_writer`); `rows_to_table` + `parquet_options` write the
+(`visionassist_seg.parquet.writer`); `rows_to_table` + `parquet_options` write the
 same rows with pyarrow's general ParquetWriter, which the tests and the benchmark use
 as the reference for what the files must read back as.
 """
@@ -19,7 +19,7 @@ import numpy as np
 from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES
 
 ARRAY_COLUMNS = tuple(ARRAY_SHAPES)
-# How each array column's values are encoded (`parquet_writer.ArrayColumn`). The uint8
+# How each array column's values are encoded (`parquet.writer.ArrayColumn`). The uint8
 # columns are INT32 in parquet: dictionary-encoded over 0..255 they stay one byte a value
 # (the page holds the raw bytes), which pyarrow >= 15 and duckdb >= 1.1 read; INT32
 # BYTE_STREAM_SPLIT, the earlier choice, needs pyarrow >= 16 and duckdb >= 2.0, and PLAIN
@@ -104,7 +104,7 @@ def parquet_options(compression_level: int) -> dict:
 
 def shard_columns():  # -> list[ArrayColumn]
     """Return the array columns of a shard with their shapes, dtypes and encodings."""
-    from visionassist_seg.data.parquet_writer import ArrayColumn
+    from visionassist_seg.parquet.columns import ArrayColumn
 
     return [ArrayColumn(name, shape, ARRAY_DTYPES[name], COLUMN_ENCODINGS[name]) for name, shape in ARRAY_SHAPES.items()]
 
@@ -146,7 +146,7 @@ def _pyarrow_metadata() -> dict[bytes, bytes]:
 
 def open_shard_writer(path: Path, compression_level: int):  # -> ShardWriter
     """Return a fixed-schema shard writer with `compression_levels`."""
-    from visionassist_seg.data.parquet_writer import ShardWriter
+    from visionassist_seg.parquet.writer import ShardWriter
 
     return ShardWriter(path, shard_columns(), hf_key_value_metadata(), compression_levels(compression_level))
 

@@ -8,16 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionassist_seg.data.byte_streams import split_streams
-from visionassist_seg.data.parquet_writer import (
-    BYTE_STREAM_SPLIT,
-    DICTIONARY,
-    PLAIN,
-    ArrayColumn,
-    ShardWriter,
-    level_runs,
-    thrift_struct,
-)
+from visionassist_seg.parquet.byte_streams import split_streams
+from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT, DICTIONARY, PLAIN, ArrayColumn, level_runs
+from visionassist_seg.parquet.writer import ShardWriter
 from visionassist_seg.data.schema import dataset_features
 from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table, sha256_file
 from visionassist_seg.data.synthetic import make_sample
@@ -104,13 +97,6 @@ def test_level_runs_small_shapes():
     assert level_runs((3,)) == [(0, 1), (1, 2)]
     assert level_runs((2, 3)) == [(0, 1), (2, 2), (1, 1), (2, 2)]
     assert level_runs((2, 1, 2)) == [(0, 1), (3, 1), (1, 1), (3, 1)]
-
-
-def test_thrift_struct_compact_encoding():
-    # field 1 i32 = 5 (zigzag 10), field 3 binary "ab", field 20 (long delta) bool true, stop
-    assert thrift_struct([(1, "i32", 5), (3, "binary", "ab"), (20, "bool", True)]) == bytes(
-        [0x15, 10, 0x28, 2, ord("a"), ord("b"), 0x01, 40, 0x00]
-    )
 
 
 @settings(max_examples=40, deadline=None)
