@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from visionassist_seg.parquet.byte_streams import unsplit_streams
-from visionassist_seg.data.shards import leaf_path
 from visionassist_seg.train.loader import ParquetReader, index_dataset
 
+from arrow_rows import leaf_path
 from train_fixtures import make_rows, write_split
 
 

@@ -8,11 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arrow_rows import parquet_options, rows_to_table
+
 from visionassist_seg.parquet.byte_streams import split_streams
 from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT, DICTIONARY, PLAIN, ArrayColumn, level_runs
 from visionassist_seg.parquet.writer import ShardWriter
 from visionassist_seg.data.schema import dataset_features
-from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table, sha256_file
+from visionassist_seg.data.shards import open_shard_writer, sha256_file
 from visionassist_seg.data.synthetic import make_sample
 from visionassist_seg.ops import preprocess_sample
 

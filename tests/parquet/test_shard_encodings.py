@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 
 from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT
 from visionassist_seg.parquet.writer import ShardWriter
-from visionassist_seg.data.schema import list_shards
-from visionassist_seg.data.shards import ARRAY_COLUMNS, compression_levels, hf_key_value_metadata, shard_columns
+from visionassist_seg.data.schema import ARRAY_COLUMNS, list_shards
+from visionassist_seg.data.shards import compression_levels, hf_key_value_metadata, shard_columns
 from visionassist_seg.data.synthetic import make_sample
 from visionassist_seg.ops import preprocess_sample
 

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from visionassist_seg.data.reader import column_to_numpy
-from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, SPLITS
-from visionassist_seg.data.shards import ARRAY_COLUMNS
+from visionassist_seg.data.schema import ARRAY_COLUMNS, ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, SPLITS
 from visionassist_seg.data.splits import SplitFiles, incomplete_shard_sets, resolve_local
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
