@@ -12,7 +12,11 @@ import json
 import os
 from pathlib import Path
 
-from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, COLUMNS
+import numpy as np
+
+from visionassist_seg.data.schema import COLUMNS, SCHEMA
+from visionassist_seg.parquet.columns import ArrayColumn, ValueColumn
+from visionassist_seg.parquet.writer import ShardWriter
 
 # How each array column's values are encoded (`parquet.writer.ArrayColumn`). The uint8
 # columns are INT32 in parquet: dictionary-encoded over 0..255 they stay one byte a value
@@ -36,11 +40,12 @@ def compression_levels(compression_level: int) -> dict[str, int]:
     return levels
 
 
-def shard_columns():  # -> list[ArrayColumn]
-    """Return the array columns of a shard with their shapes, dtypes and encodings."""
-    from visionassist_seg.parquet.columns import ArrayColumn
-
-    return [ArrayColumn(name, shape, ARRAY_DTYPES[name], COLUMN_ENCODINGS[name]) for name, shape in ARRAY_SHAPES.items()]
+def shard_columns() -> list[ArrayColumn | ValueColumn]:
+    """Return the columns of a shard (`schema.SCHEMA`, in order) with the array columns' encodings."""
+    return [
+        ArrayColumn(c.name, c.shape, np.dtype(c.dtype), COLUMN_ENCODINGS[c.name]) if c.shape else ValueColumn(c.name, c.dtype)
+        for c in SCHEMA
+    ]
 
 
 _hf_metadata: dict[bytes, bytes] = {}
@@ -78,10 +83,8 @@ def _pyarrow_metadata() -> dict[bytes, bytes]:
     return dict(pq.read_metadata(io.BytesIO(buffer.getvalue())).metadata)
 
 
-def open_shard_writer(path: Path, compression_level: int):  # -> ShardWriter
-    """Return a fixed-schema shard writer with `compression_levels`."""
-    from visionassist_seg.parquet.writer import ShardWriter
-
+def open_shard_writer(path: Path, compression_level: int) -> ShardWriter:
+    """Return a shard writer for `shard_columns` with `compression_levels`."""
     return ShardWriter(path, shard_columns(), hf_key_value_metadata(), compression_levels(compression_level))
 
 

@@ -1,15 +1,17 @@
-"""Fixed-shape array columns of a shard: their parquet schema, level streams and value encodings.
+"""A shard's columns: fixed-shape arrays and per-row values, with their parquet schema and encodings.
 
 Every array column is a fixed-shape nested list (HF ``Array2D``/``Array3D``) without
 nulls, so the repetition and definition levels of every row are the same bytes: they
 are encoded once per column (`ArrayColumn.levels`) and each row's values are written
 into a reusable page buffer (`ArrayColumn.encode_values`). Float values use PLAIN or
 BYTE_STREAM_SPLIT; uint8 values use RLE_DICTIONARY over the identity dictionary 0..255.
+`ValueColumn`s (one string or bool a row) are written PLAIN, one page per row group.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import math
 import struct
 from dataclasses import dataclass
@@ -19,7 +21,19 @@ import numpy as np
 
 from visionassist_seg.parquet import thrift
 from visionassist_seg.parquet.byte_streams import split_streams
-from visionassist_seg.parquet.thrift import CONVERTED_LIST, CONVERTED_UINT_8, FLOAT, INT32, OPTIONAL, REPEATED, SCHEMA_ELEMENT, varint
+from visionassist_seg.parquet.thrift import (
+    BOOLEAN,
+    BYTE_ARRAY,
+    CONVERTED_LIST,
+    CONVERTED_UINT_8,
+    CONVERTED_UTF8,
+    FLOAT,
+    INT32,
+    OPTIONAL,
+    REPEATED,
+    SCHEMA_ELEMENT,
+    varint,
+)
 
 # Value encodings an `ArrayColumn` can use, and the parquet encoding each writes in data pages.
 PLAIN, BYTE_STREAM_SPLIT, DICTIONARY = "plain", "byte_stream_split", "dictionary"
@@ -195,3 +209,43 @@ _UINT8_LOGICAL = thrift.LOGICAL_TYPE.encode(INTEGER=thrift.INT_TYPE.encode(bitWi
 
 def _bit_width(max_level: int) -> int:
     return max(1, int(max_level).bit_length())
+
+
+_STRING_LOGICAL = thrift.LOGICAL_TYPE.encode(STRING=thrift.STRING_TYPE.encode())
+# The value types a `ValueColumn` holds, and their parquet physical types.
+STRING, BOOL = "string", "bool"
+_VALUE_PHYSICAL = {STRING: BYTE_ARRAY, BOOL: BOOLEAN}
+
+
+@dataclass(frozen=True)
+class ValueColumn:
+    """A column of one value a row (``string`` or ``bool``, as named by ``dtype``); no nulls."""
+
+    name: str
+    dtype: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in _VALUE_PHYSICAL:
+            raise ValueError(f"column {self.name}: unknown value type {self.dtype!r}, expected one of {sorted(_VALUE_PHYSICAL)}")
+
+    @property
+    def physical(self) -> int:
+        return _VALUE_PHYSICAL[self.dtype]
+
+    def schema_element(self) -> bytes:
+        if self.dtype == STRING:
+            return SCHEMA_ELEMENT.encode(
+                type=BYTE_ARRAY, repetition_type=OPTIONAL, name=self.name, converted_type=CONVERTED_UTF8, logicalType=_STRING_LOGICAL
+            )
+        return SCHEMA_ELEMENT.encode(type=BOOLEAN, repetition_type=OPTIONAL, name=self.name)
+
+    def plain(self, values: Sequence) -> bytes:
+        """Return ``values`` PLAIN-encoded: length-prefixed UTF-8 strings, or bools packed 8 a byte."""
+        if self.dtype == BOOL:
+            return np.packbits(np.asarray(values, dtype=bool), bitorder="little").tobytes()
+        out = io.BytesIO()
+        for value in values:
+            data = value.encode()
+            out.write(struct.pack("<i", len(data)))
+            out.write(data)
+        return out.getvalue()

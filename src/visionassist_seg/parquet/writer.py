@@ -17,7 +17,6 @@ every file with pyarrow's reading.
 from __future__ import annotations
 
 import hashlib
-import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +26,13 @@ import numpy as np
 
 from visionassist_seg import __version__
 from visionassist_seg.parquet import thrift
-from visionassist_seg.parquet.columns import DICTIONARY, IDENTITY_DICTIONARY, ArrayColumn, rle_levels
-from visionassist_seg.parquet.thrift import BOOLEAN, BYTE_ARRAY, CONVERTED_UTF8, DATA_PAGE, DICTIONARY_PAGE, OPTIONAL, RLE, SCHEMA_ELEMENT
+from visionassist_seg.parquet.columns import DICTIONARY, IDENTITY_DICTIONARY, STRING, ArrayColumn, ValueColumn, rle_levels
+from visionassist_seg.parquet.thrift import DATA_PAGE, DICTIONARY_PAGE, RLE, SCHEMA_ELEMENT
 
 MAGIC = b"PAR1"
 
 # Bytes hashed and written at a time (see ShardWriter._write).
 _WRITE_BLOCK = 256 * 1024
-_STRING_LOGICAL = thrift.LOGICAL_TYPE.encode(STRING=thrift.STRING_TYPE.encode())
 
 
 class _ChunkBuffer:
@@ -92,12 +90,12 @@ class _ChunkMeta:
 
 
 class ShardWriter:
-    """Write rows of the precomputed schema to a parquet file in row groups.
+    """Write rows to a parquet file in row groups.
 
-    Columns: ``image``, ``label`` (uint8 [400, 640]), ``spatial_weights`` (float32
-    [400, 640]), ``dist_map`` (float32 [2, 400, 640]), ``filename`` (string),
-    ``preprocessed`` (bool). ``arrays`` gives each array column's shape, dtype and
-    encoding; ``key_value_metadata`` is written into the footer verbatim.
+    ``columns`` are the file's columns in order: `ArrayColumn`s (shape, dtype, encoding)
+    and `ValueColumn`s; a row is a dict of their values by name, and errors name a row
+    by its first string column. ``key_value_metadata`` is written into the footer
+    verbatim; ``compression_levels`` gives each column's zstd level.
 
     `add_row` encodes and compresses a row's pages at once, while its arrays are still
     in the CPU cache, and keeps only the compressed pages (about a fifth of the row) in
@@ -105,19 +103,23 @@ class ShardWriter:
     `write_rows` does both.
     """
 
-    def __init__(self, path: Path, arrays: Sequence[ArrayColumn], key_value_metadata: dict[bytes, bytes], compression_levels: dict[str, int]) -> None:
+    def __init__(
+        self, path: Path, columns: Sequence[ArrayColumn | ValueColumn], key_value_metadata: dict[bytes, bytes], compression_levels: dict[str, int]
+    ) -> None:
         import pyarrow as pa
 
         self._codecs = {name: pa.Codec("zstd", compression_level=level) for name, level in compression_levels.items()}
-        self._arrays = list(arrays)
+        self._columns = list(columns)
+        self._arrays = [column for column in self._columns if isinstance(column, ArrayColumn)]
+        self._row_name = next((c.name for c in self._columns if isinstance(c, ValueColumn) and c.dtype == STRING), None)
         self._pages = {column.name: column.page_buffer() for column in self._arrays}
         self._values_at = {column.name: len(column.levels()) for column in self._arrays}  # values follow the levels
         self._metadata = key_value_metadata
         self._row_groups: list[bytes] = []
         self._rows = 0
         self._chunks = {column.name: _ChunkBuffer() for column in self._arrays}
-        self._pending_filenames: list[str] = []
-        self._pending_flags: list[bool] = []
+        self._pending: dict[str, list] = {c.name: [] for c in self._columns if isinstance(c, ValueColumn)}
+        self._pending_rows = 0
         self._file = open(path, "wb")
         self._digest = hashlib.sha256()
         self._write(MAGIC)
@@ -146,7 +148,7 @@ class ShardWriter:
         return self._digest.hexdigest()
 
     def write_rows(self, rows: Sequence[dict]) -> None:
-        """Write ``rows`` (dicts of numpy arrays, ``filename`` str, ``preprocessed`` bool) as one row group."""
+        """Write ``rows`` (dicts of column name -> numpy array or value) as one row group."""
         for row in rows:
             self.add_row(row)
         self.end_row_group()
@@ -159,7 +161,7 @@ class ShardWriter:
         """
         for column in self._arrays:
             if row[column.name].shape != column.shape:
-                raise ValueError(f"column {column.name}: row {row['filename']} has shape {row[column.name].shape}, expected {column.shape}")
+                raise ValueError(f"column {column.name}: row {self._describe(row)} has shape {row[column.name].shape}, expected {column.shape}")
         for column in self._arrays:
             page, chunk = self._pages[column.name], self._chunks[column.name]
             column.encode_values(row[column.name], page[self._values_at[column.name] :])
@@ -167,18 +169,25 @@ class ShardWriter:
                 # Each column chunk (row group) starts with its own dictionary page.
                 self._add_page(chunk, IDENTITY_DICTIONARY.view(np.uint8), len(IDENTITY_DICTIONARY), thrift.PLAIN, column.name, DICTIONARY_PAGE)
             self._add_page(chunk, page, column.size, column.page_encoding, column.name)
-        self._pending_filenames.append(row["filename"])
-        self._pending_flags.append(row["preprocessed"])
+        for name, values in self._pending.items():
+            values.append(row[name])
+        self._pending_rows += 1
+
+    def _describe(self, row: dict) -> str:
+        """Return how errors name ``row``: its first string column, else its number in the file."""
+        return str(row[self._row_name]) if self._row_name else str(self._rows + self._pending_rows)
 
     def end_row_group(self) -> None:
         """Write the rows added since the last row group as one row group (none: nothing is written)."""
-        count = len(self._pending_filenames)
+        count = self._pending_rows
         if not count:
             return
-        chunks = [self._write_array_chunk(column, count) for column in self._arrays]
-        chunks.append(self._write_flat_chunk("filename", BYTE_ARRAY, _plain_strings(self._pending_filenames), count))
-        chunks.append(self._write_flat_chunk("preprocessed", BOOLEAN, _plain_bools(self._pending_flags), count))
-        self._pending_filenames, self._pending_flags = [], []
+        chunks = [
+            self._write_array_chunk(column, count) if isinstance(column, ArrayColumn) else self._write_value_chunk(column, count)
+            for column in self._columns
+        ]
+        self._pending = {name: [] for name in self._pending}
+        self._pending_rows = 0
         total = sum(c.uncompressed for c in chunks)
         columns = [thrift.COLUMN_CHUNK.encode(file_offset=c.start, meta_data=_column_meta(c)) for c in chunks]
         self._row_groups.append(
@@ -223,13 +232,13 @@ class ShardWriter:
             meta.dictionary_offset, meta.offset = offset, offset + dictionary_size
         return meta
 
-    def _write_flat_chunk(self, name: str, physical: int, values: bytes, count: int) -> _ChunkMeta:
+    def _write_value_chunk(self, column: ValueColumn, count: int) -> _ChunkMeta:
         definition = rle_levels([(1, count)], 1)
-        payload = struct.pack("<i", len(definition)) + definition + values
+        payload = struct.pack("<i", len(definition)) + definition + column.plain(self._pending[column.name])
         chunk = _ChunkBuffer()
-        self._add_page(chunk, payload, count, thrift.PLAIN, name)
+        self._add_page(chunk, payload, count, thrift.PLAIN, column.name)
         offset, uncompressed, compressed = self._write_chunk(chunk)
-        return _ChunkMeta([name], physical, [thrift.PLAIN, RLE], count, uncompressed, compressed, offset)
+        return _ChunkMeta([column.name], column.physical, [thrift.PLAIN, RLE], count, uncompressed, compressed, offset)
 
     def close(self) -> None:
         """Write the footer and close the file."""
@@ -249,13 +258,9 @@ class ShardWriter:
         self._file.close()
 
     def _schema(self) -> list[bytes]:
-        elements = [SCHEMA_ELEMENT.encode(name="schema", num_children=len(self._arrays) + 2)]
-        for column in self._arrays:
-            elements += column.schema_elements()
-        elements.append(
-            SCHEMA_ELEMENT.encode(type=BYTE_ARRAY, repetition_type=OPTIONAL, name="filename", converted_type=CONVERTED_UTF8, logicalType=_STRING_LOGICAL)
-        )
-        elements.append(SCHEMA_ELEMENT.encode(type=BOOLEAN, repetition_type=OPTIONAL, name="preprocessed"))
+        elements = [SCHEMA_ELEMENT.encode(name="schema", num_children=len(self._columns))]
+        for column in self._columns:
+            elements += column.schema_elements() if isinstance(column, ArrayColumn) else [column.schema_element()]
         return elements
 
 
@@ -272,15 +277,3 @@ def _column_meta(chunk: _ChunkMeta) -> bytes:
         dictionary_page_offset=chunk.dictionary_offset,
     )
 
-
-def _plain_strings(values: Sequence[str]) -> bytes:
-    out = io.BytesIO()
-    for value in values:
-        data = value.encode()
-        out.write(struct.pack("<i", len(data)))
-        out.write(data)
-    return out.getvalue()
-
-
-def _plain_bools(values: Sequence[bool]) -> bytes:
-    return np.packbits(np.asarray(values, dtype=bool), bitorder="little").tobytes()
