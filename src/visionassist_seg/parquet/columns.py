@@ -182,8 +182,8 @@ class ArrayColumn:
 
 @functools.lru_cache(maxsize=16)
 def _row_levels(shape: tuple[int, ...], max_definition: int) -> bytes:
-    # Cached: building them value run by value run takes about 5 ms for a distance map,
-    # and every shard writer needs them.
+    # Cached: built value run by value run they cost milliseconds a column, and every
+    # shard writer needs the same ones.
     size = math.prod(shape)
     repetition = rle_levels(level_runs(shape), 2)
     definition = rle_levels([(max_definition, size)], _bit_width(max_definition))

@@ -1,8 +1,8 @@
 """The page reader: plain, non-null parquet column chunks decoded straight into flat numpy arrays.
 
 pyarrow rebuilds every nested list level of an Array2D/Array3D column (offsets,
-validity) only for the loader to flatten them again; for a 400x640 frame that costs
-about 4x the decompression itself. The leaf values of a column without nulls are just
+validity) only for the loader to flatten them again, which costs more than the
+decompression itself (README, Performance). The leaf values of a column without nulls are just
 the data pages' value sections laid end to end, so this module reads the column
 chunk's bytes, parses each page header (`thrift.PAGE_HEADER`), decompresses the
 page, skips the level streams and decodes PLAIN, BYTE_STREAM_SPLIT or dictionary

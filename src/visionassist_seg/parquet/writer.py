@@ -2,10 +2,10 @@
 
 Why not ``pyarrow.parquet.ParquetWriter``: every array column is a fixed-shape nested
 list (HF ``Array2D``/``Array3D``), and pyarrow derives repetition and definition levels
-value by value: about 14 ms per 400x640 sample before any compression, more than all of
-the preprocessing. With fixed shapes and no nulls the levels of every row are the same
-bytes, so this writer encodes them once per column (`parquet.columns`) and writes each
-row as one data page (levels + values, zstd-compressed).
+value by value, which takes longer than all of the preprocessing (README, Performance).
+With fixed shapes and no nulls the levels of every row are the same bytes, so this
+writer encodes them once per column (`parquet.columns`) and writes each row as one
+data page (levels + values, zstd-compressed).
 
 The file is standard parquet (format 2.6 features, data page v1). Its columns and
 key-value metadata are passed in: vaseg's (`data.shards`) carry the ``ARROW:schema``
