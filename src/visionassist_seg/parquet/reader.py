@@ -2,9 +2,9 @@
 
 pyarrow rebuilds every nested list level of an Array2D/Array3D column (offsets,
 validity) only for the loader to flatten them again, which costs more than the
-decompression itself (README, Performance). The leaf values of a column without nulls are just
-the data pages' value sections laid end to end, so this module reads the column
-chunk's bytes, parses each page header (`thrift.PAGE_HEADER`), decompresses the
+decompression itself (README, Performance). The leaf values of a column without nulls
+are just the data pages' value sections laid end to end, so this module reads the
+column chunk's bytes, parses each page header (`thrift.PAGE_HEADER`), decompresses the
 page, skips the level streams and decodes PLAIN, BYTE_STREAM_SPLIT or dictionary
 (PLAIN dictionary page, RLE/bit-packed hybrid indices) values. vaseg's writer stores
 uint8 columns with the identity dictionary 0..255 and 8-bit indices, so their index
