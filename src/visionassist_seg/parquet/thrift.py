@@ -12,10 +12,10 @@ import struct
 from dataclasses import dataclass
 from typing import Sequence
 
-# parquet.thrift enums. Type:
-BOOLEAN, INT32, INT64, FLOAT, DOUBLE, BYTE_ARRAY = 0, 1, 2, 4, 5, 6
+# parquet.thrift enum values vaseg uses. Type:
+BOOLEAN, INT32, FLOAT, BYTE_ARRAY = 0, 1, 4, 6
 # FieldRepetitionType:
-REQUIRED, OPTIONAL, REPEATED = 0, 1, 2
+OPTIONAL, REPEATED = 1, 2
 # ConvertedType:
 CONVERTED_UTF8, CONVERTED_LIST, CONVERTED_UINT_8 = 0, 3, 11
 # Encoding:
