@@ -109,8 +109,12 @@ def writer_ms_per_sample(raw_dir: Path, work: Path, count: int = 32) -> dict[str
 
     from visionassist_seg.data.precompute import preprocess_raw
     from visionassist_seg.data.schema import dataset_features
-    from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table
+    from visionassist_seg.data.shards import open_shard_writer
     from visionassist_seg.settings import Settings
+
+    # pyarrow's side is the tests' reference writer (tests/arrow_rows.py), not part of vaseg.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from arrow_rows import parquet_options, rows_to_table
 
     samples = list_split(require_data_root(raw_dir), "train")[:count]
     rows = [row for row in (preprocess_raw(s) for s in samples) if not isinstance(row, str)]

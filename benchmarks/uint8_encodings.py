@@ -55,7 +55,8 @@ def synthetic_rows(count: int) -> list[dict[str, np.ndarray]]:
 
 def measure_shards(rows: list[dict], repeats: int) -> dict[str, tuple[float, float, float]]:
     """Return {uint8 layout: (bytes/sample, best write ms/sample, best image + label decode ms/row)}, runs interleaved."""
-    from visionassist_seg.data.parquet_writer import BYTE_STREAM_SPLIT, DICTIONARY, ShardWriter
+    from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT, DICTIONARY
+    from visionassist_seg.parquet.writer import ShardWriter
     from visionassist_seg.data.shards import compression_levels, hf_key_value_metadata, shard_columns
 
     layouts = {
@@ -99,9 +100,9 @@ def _page_decode_ms(path: Path) -> float:
 
 
 def _bitpacked_header(count: int) -> bytes:
-    from visionassist_seg.data.parquet_writer import _varint
+    from visionassist_seg.parquet.thrift import varint
 
-    return _varint(((count + 7) // 8) << 1 | 1)
+    return varint(((count + 7) // 8) << 1 | 1)
 
 
 def encode(candidate: str, values: np.ndarray) -> bytes | np.ndarray:

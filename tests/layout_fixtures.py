@@ -22,7 +22,7 @@ def write_rows(path: Path, rows: list[dict], *, legacy: bool, **options) -> None
     import pyarrow.parquet as pq
 
     from visionassist_seg.data.schema import dataset_features
-    from visionassist_seg.data.shards import nested_list_array
+    from arrow_rows import nested_list_array
 
     if not rows:
         table = _empty_table(legacy)

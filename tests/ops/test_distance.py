@@ -10,7 +10,6 @@ from ops_cases import SMALL, any_masks, mask_cases, noise_masks, reference_dista
 from scipy.ndimage import distance_transform_edt
 
 from visionassist_seg.ops import HEIGHT, WIDTH, distance_maps
-from visionassist_seg.ops import distance
 from visionassist_seg.ops.distance import exact_edt
 
 FULL = (HEIGHT, WIDTH)
@@ -143,15 +142,7 @@ def test_distance_maps_sign_convention_and_inner_boundary(mask):
     np.testing.assert_allclose(maps[0] + maps[1], 1 / diagonal, rtol=0, atol=1e-6)
 
 
-def test_opencv_sqrt_is_exact_on_every_squared_distance_here():
-    # exact_edt takes cv2.sqrt only after this check; on the CI build it should pass.
-    assert distance._opencv_sqrt_is_exact() is True
-
-
 @pytest.mark.parametrize("case", ["random_blobs", "border_corner", "two_blobs"])
-def test_exact_edt_numpy_sqrt_fallback_gives_the_same_bits(case, monkeypatch):
+def test_exact_edt_gives_scipys_bits(case):
     nonzero = ~mask_cases(FULL)[case].astype(bool)
-    fast = exact_edt(nonzero)
-    monkeypatch.setattr(distance, "_opencv_sqrt_is_exact", lambda: False)
-    assert np.array_equal(exact_edt(nonzero).view(np.uint64), fast.view(np.uint64))
-    assert np.array_equal(fast, distance_transform_edt(nonzero))
+    assert np.array_equal(exact_edt(nonzero).view(np.uint64), distance_transform_edt(nonzero).view(np.uint64))

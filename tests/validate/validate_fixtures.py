@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionassist_seg.data.shards import nested_list_array
+from arrow_rows import nested_list_array
 from visionassist_seg.data.schema import shard_name
 from visionassist_seg.ops import preprocess_sample
 

@@ -6,16 +6,16 @@ import json
 import os
 from pathlib import Path
 
-from visionassist_seg.data.schema import CARD
+from visionassist_seg.data.schema import CARD, SCHEMA
 
-_SCHEMA_TABLE = """| column | type | content |
-|---|---|---|
-| image | uint8 [400, 640] (`Array2D`) | IR eye image, gamma 0.8 then CLAHE (clip 1.5, 8x8 tiles) |
-| label | uint8 [400, 640] (`Array2D`) | 0 background, 1 pupil |
-| spatial_weights | float32 [400, 640] (`Array2D`) | 20 on a band around the pupil boundary, 0 elsewhere |
-| dist_map | float32 [2, 400, 640] (`Array3D`) | signed distance to each class (0 background, 1 pupil), divided by the image diagonal |
-| filename | string | file stem of the raw OpenEDS image |
-| preprocessed | bool | True: gamma and CLAHE already applied (do not apply again) |"""
+
+def schema_table() -> str:
+    """Return the card's markdown table of the columns, from `schema.SCHEMA`."""
+    rows = ["| column | type | content |", "|---|---|---|"]
+    for column in SCHEMA:
+        kind = f"{column.type_text} (`{column.feature_type}`)" if column.shape else column.type_text
+        rows.append(f"| {column.name} | {kind} | {column.description} |")
+    return "\n".join(rows)
 
 
 def card_text(manifest: dict) -> str:
@@ -66,7 +66,7 @@ Samples skipped as bad input: {len(skipped)} (listed in `manifest.json`).
 
 ## Schema
 
-{_SCHEMA_TABLE}
+{schema_table()}
 
 ## Preprocessing parameters
 

@@ -1,8 +1,9 @@
-"""The precomputed dataset's schema and layout (REFERENCE.md section 3)."""
+"""The precomputed dataset's schema (its one definition) and folder layout (REFERENCE.md section 3)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,25 +11,77 @@ import numpy as np
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 
 SPLITS = ("train", "validation")
-COLUMNS = ("image", "label", "spatial_weights", "dist_map", "filename", "preprocessed")
 DATA_DIR = "data"
 MANIFEST = "manifest.json"
 CARD = "README.md"
-# The array columns: one place for their shapes and dtypes (features, writer, readers).
-ARRAY_SHAPES: dict[str, tuple[int, ...]] = {
-    "image": (HEIGHT, WIDTH),
-    "label": (HEIGHT, WIDTH),
-    "spatial_weights": (HEIGHT, WIDTH),
-    "dist_map": (2, HEIGHT, WIDTH),
-}
-ARRAY_DTYPES: dict[str, np.dtype] = {
-    "image": np.dtype(np.uint8),
-    "label": np.dtype(np.uint8),
-    "spatial_weights": np.dtype(np.float32),
-    "dist_map": np.dtype(np.float32),
-}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a dataset row: numpy dtype name (or ``string``), array shape, meaning.
+
+    Array columns (a non-empty ``shape``) are HF ``Array2D``/``Array3D`` features; the
+    others are HF ``Value``s.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    description: str  # one line for the dataset card
+
+    @property
+    def feature_type(self) -> str:
+        """Return the HF feature type: ``Array2D``, ``Array3D`` or ``Value``."""
+        return f"Array{len(self.shape)}D" if self.shape else "Value"
+
+    @property
+    def type_text(self) -> str:
+        """Return the column's type as the card and validate print it: ``float32 [2, 400, 640]``, ``string``."""
+        return f"{self.dtype} [{', '.join(map(str, self.shape))}]" if self.shape else self.dtype
+
+
+# The one definition of a precomputed row (REFERENCE.md section 3): everything else
+# (HF features, the shard writer's columns, validate's checks, the card) derives from it.
+SCHEMA: tuple[Column, ...] = (
+    Column("image", "uint8", (HEIGHT, WIDTH), "IR eye image, gamma 0.8 then CLAHE (clip 1.5, 8x8 tiles)"),
+    Column("label", "uint8", (HEIGHT, WIDTH), "0 background, 1 pupil"),
+    Column("spatial_weights", "float32", (HEIGHT, WIDTH), "20 on a band around the pupil boundary, 0 elsewhere"),
+    Column(
+        "dist_map", "float32", (2, HEIGHT, WIDTH),
+        "signed distance to each class (0 background, 1 pupil), divided by the image diagonal",
+    ),  # fmt: skip
+    Column("filename", "string", (), "file stem of the raw OpenEDS image"),
+    Column("preprocessed", "bool", (), "True: gamma and CLAHE already applied (do not apply again)"),
+)
+COLUMNS = tuple(column.name for column in SCHEMA)
+ARRAY_SHAPES: dict[str, tuple[int, ...]] = {column.name: column.shape for column in SCHEMA if column.shape}
+ARRAY_DTYPES: dict[str, np.dtype] = {column.name: np.dtype(column.dtype) for column in SCHEMA if column.shape}
+ARRAY_COLUMNS = tuple(ARRAY_SHAPES)
 # vaseg's own shard names, as precompute writes them (readers resolve splits with data.splits).
 SHARD_PATTERN = re.compile(r"^(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
+
+
+def feature_dicts() -> dict[str, dict]:
+    """Return the HF feature of every column as `datasets.Features.to_dict` writes it into parquet metadata."""
+    features: dict[str, dict] = {}
+    for column in SCHEMA:
+        shape = {"shape": list(column.shape)} if column.shape else {}
+        features[column.name] = {**shape, "dtype": column.dtype, "_type": column.feature_type}
+    return features
+
+
+def describe_columns() -> str:
+    """Return the columns and their types in one line: ``image/label uint8 [400, 640], ...``.
+
+    Neighbouring columns of the same type share one entry.
+    """
+    groups: list[tuple[list[str], str]] = []
+    for column in SCHEMA:
+        if groups and groups[-1][1] == column.type_text:
+            groups[-1][0].append(column.name)
+        else:
+            groups.append(([column.name], column.type_text))
+    return ", ".join(f"{'/'.join(names)} {text}" for names, text in groups)
 
 
 def dataset_features():  # -> datasets.Features (imported lazily: datasets is slow to import)
@@ -36,10 +89,12 @@ def dataset_features():  # -> datasets.Features (imported lazily: datasets is sl
     import datasets
 
     array_types = {2: datasets.Array2D, 3: datasets.Array3D}
-    features = {
-        name: array_types[len(shape)](shape, ARRAY_DTYPES[name].name) for name, shape in ARRAY_SHAPES.items()
-    }
-    return datasets.Features({**features, "filename": datasets.Value("string"), "preprocessed": datasets.Value("bool")})
+    return datasets.Features(
+        {
+            column.name: array_types[len(column.shape)](column.shape, column.dtype) if column.shape else datasets.Value(column.dtype)
+            for column in SCHEMA
+        }
+    )
 
 
 def hf_arrow_schema():  # -> pyarrow.Schema
@@ -55,22 +110,22 @@ def hf_arrow_schema():  # -> pyarrow.Schema
 
     import pyarrow as pa
 
-    fields, features = [], {}
-    for name, shape in ARRAY_SHAPES.items():
-        dtype = ARRAY_DTYPES[name].name
-        kind = f"Array{len(shape)}D"
-        storage = pa.from_numpy_dtype(ARRAY_DTYPES[name])
-        for _ in shape:
+    value_types = {"string": pa.string(), "bool": pa.bool_()}
+    fields = []
+    for column in SCHEMA:
+        if not column.shape:
+            fields.append(pa.field(column.name, value_types[column.dtype]))
+            continue
+        storage = pa.from_numpy_dtype(np.dtype(column.dtype))
+        for _ in column.shape:
             storage = pa.list_(storage)
         extension = [
-            (b"ARROW:extension:metadata", json.dumps([list(shape), dtype]).encode()),
-            (b"ARROW:extension:name", f"datasets.features.features.{kind}ExtensionType".encode()),
+            (b"ARROW:extension:metadata", json.dumps([list(column.shape), column.dtype]).encode()),
+            (b"ARROW:extension:name", f"datasets.features.features.{column.feature_type}ExtensionType".encode()),
         ]
-        fields.append(pa.field(name, storage, metadata=pa.KeyValueMetadata(extension)))
-        features[name] = {"shape": list(shape), "dtype": dtype, "_type": kind}
-    fields += [pa.field("filename", pa.string()), pa.field("preprocessed", pa.bool_())]
-    features.update(filename={"dtype": "string", "_type": "Value"}, preprocessed={"dtype": "bool", "_type": "Value"})
-    return pa.schema(fields, metadata={b"huggingface": json.dumps({"info": {"features": features}}).encode()})
+        fields.append(pa.field(column.name, storage, metadata=pa.KeyValueMetadata(extension)))
+    metadata = {b"huggingface": json.dumps({"info": {"features": feature_dicts()}}).encode()}
+    return pa.schema(fields, metadata=metadata)
 
 
 def shard_name(split: str, index: int, count: int) -> str:

@@ -1,9 +1,8 @@
-"""Parquet shard settings and helpers: column encodings, the HF metadata, checksums, atomic moves.
+"""How vaseg stores the schema in parquet shards: column encodings, zstd levels, the HF footer metadata.
 
-`open_shard_writer` gives the fast fixed-schema writer used by precompute
-(`visionassist_seg.data.parquet_writer`); `rows_to_table` + `parquet_options` write the
-same rows with pyarrow's general ParquetWriter, which the tests and the benchmark use
-as the reference for what the files must read back as.
+`open_shard_writer` hands `visionassist_seg.parquet.writer.ShardWriter` the columns of
+`schema.SCHEMA` with their encodings. Checksums and atomic moves of finished files
+live here too.
 """
 
 from __future__ import annotations
@@ -12,14 +11,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES
+from visionassist_seg.data.schema import COLUMNS, SCHEMA
+from visionassist_seg.parquet.columns import ArrayColumn, ValueColumn
+from visionassist_seg.parquet.writer import ShardWriter
 
-ARRAY_COLUMNS = tuple(ARRAY_SHAPES)
-# How each array column's values are encoded (`parquet_writer.ArrayColumn`). The uint8
+# How each array column's values are encoded (`parquet.writer.ArrayColumn`). The uint8
 # columns are INT32 in parquet: dictionary-encoded over 0..255 they stay one byte a value
 # (the page holds the raw bytes), which pyarrow >= 15 and duckdb >= 1.1 read; INT32
 # BYTE_STREAM_SPLIT, the earlier choice, needs pyarrow >= 16 and duckdb >= 2.0, and PLAIN
@@ -29,48 +28,6 @@ ARRAY_COLUMNS = tuple(ARRAY_SHAPES)
 COLUMN_ENCODINGS = {"image": "dictionary", "label": "dictionary", "spatial_weights": "plain", "dist_map": "byte_stream_split"}
 
 
-def nested_list_array(batch: np.ndarray):  # -> pyarrow.ListArray
-    """Return an (N, *shape) array as N rows of nested Arrow lists without copying the values.
-
-    Shape:
-        batch: (N, d1, ..., dk) -> ListArray of N rows, k levels deep (HF Array{k}D storage)
-    """
-    import pyarrow as pa
-
-    values = np.ascontiguousarray(batch).reshape(-1)
-    array = pa.array(values)
-    # Build from the innermost level out: each level groups len/dim items of the one below.
-    for dim in reversed(batch.shape[1:]):
-        groups = len(array) // dim
-        offsets = pa.array(np.arange(0, groups * dim + 1, dim, dtype=np.int32))
-        array = pa.ListArray.from_arrays(offsets, array)
-    return array
-
-
-def rows_to_table(rows: Sequence[dict], features):  # -> pyarrow.Table
-    """Return a table of dataset rows with the HF feature schema (extension types + metadata).
-
-    Each row holds numpy ``image``, ``label``, ``spatial_weights``, ``dist_map``, a
-    ``filename`` string and a ``preprocessed`` bool.
-    """
-    import pyarrow as pa
-
-    schema = features.arrow_schema
-    columns = []
-    for field in schema:
-        if field.name in ARRAY_COLUMNS:
-            storage = nested_list_array(np.stack([row[field.name] for row in rows]))
-            columns.append(pa.ExtensionArray.from_storage(field.type, storage))
-        else:
-            columns.append(pa.array([row[field.name] for row in rows], type=field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def leaf_path(name: str) -> str:
-    """Return the parquet leaf column path of an array column (``dist_map.list.element.list...``)."""
-    return name + ".list.element" * len(ARRAY_SHAPES[name])
-
-
 def compression_levels(compression_level: int) -> dict[str, int]:
     """Return the zstd level of every column: ``compression_level`` for dist_map, 1 elsewhere.
 
@@ -78,35 +35,17 @@ def compression_levels(compression_level: int) -> dict[str, int]:
     weights columns are nearly all zeros and the image is sensor noise, where higher
     levels buy little.
     """
-    levels = {name: 1 for name in (*ARRAY_SHAPES, "filename", "preprocessed")}
+    levels = {name: 1 for name in COLUMNS}
     levels["dist_map"] = compression_level
     return levels
 
 
-def parquet_options(compression_level: int) -> dict:
-    """Return the ParquetWriter options used for every shard (kept together so output is reproducible).
-
-    The same encodings as `open_shard_writer` (`COLUMN_ENCODINGS`; pyarrow builds its own
-    dictionaries, in order of appearance, where vaseg's writer uses 0..255), zstd level 1
-    everywhere except ``compression_level`` for dist_map. Byte-stream split only applies
-    without dictionary encoding.
-    """
-    levels = compression_levels(compression_level)
-    by_encoding = {kind: [leaf_path(n) for n, e in COLUMN_ENCODINGS.items() if e == kind] for kind in ("dictionary", "byte_stream_split")}
-    return {
-        "compression": "zstd",
-        "compression_level": {leaf_path(n) if n in ARRAY_SHAPES else n: level for n, level in levels.items()},
-        "use_dictionary": ["filename", *by_encoding["dictionary"]],
-        "use_byte_stream_split": by_encoding["byte_stream_split"],
-        "write_statistics": False,
-    }
-
-
-def shard_columns():  # -> list[ArrayColumn]
-    """Return the array columns of a shard with their shapes, dtypes and encodings."""
-    from visionassist_seg.data.parquet_writer import ArrayColumn
-
-    return [ArrayColumn(name, shape, ARRAY_DTYPES[name], COLUMN_ENCODINGS[name]) for name, shape in ARRAY_SHAPES.items()]
+def shard_columns() -> list[ArrayColumn | ValueColumn]:
+    """Return the columns of a shard (`schema.SCHEMA`, in order) with the array columns' encodings."""
+    return [
+        ArrayColumn(c.name, c.shape, np.dtype(c.dtype), COLUMN_ENCODINGS[c.name]) if c.shape else ValueColumn(c.name, c.dtype)
+        for c in SCHEMA
+    ]
 
 
 _hf_metadata: dict[bytes, bytes] = {}
@@ -144,10 +83,8 @@ def _pyarrow_metadata() -> dict[bytes, bytes]:
     return dict(pq.read_metadata(io.BytesIO(buffer.getvalue())).metadata)
 
 
-def open_shard_writer(path: Path, compression_level: int):  # -> ShardWriter
-    """Return a fixed-schema shard writer with `compression_levels`."""
-    from visionassist_seg.data.parquet_writer import ShardWriter
-
+def open_shard_writer(path: Path, compression_level: int) -> ShardWriter:
+    """Return a shard writer for `shard_columns` with `compression_levels`."""
     return ShardWriter(path, shard_columns(), hf_key_value_metadata(), compression_levels(compression_level))
 
 

@@ -22,21 +22,16 @@ import cv2
 import numpy as np
 import torch
 
-from visionassist_seg.data.byte_streams import unsplit_streams
 from visionassist_seg.data.reader import column_to_numpy
-from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, SPLITS
-from visionassist_seg.data.shards import ARRAY_COLUMNS
+from visionassist_seg.data.schema import ARRAY_COLUMNS, ARRAY_DTYPES, ARRAY_SHAPES, MANIFEST, SPLITS
 from visionassist_seg.data.splits import SplitFiles, incomplete_shard_sets, resolve_local
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
-from visionassist_seg.train.model import scaled_size
-from visionassist_seg.train.augment import Sample, augment
-from visionassist_seg.train.pages import (
+from visionassist_seg.parquet.byte_streams import unsplit_streams
+from visionassist_seg.parquet.reader import (
     DECODED_ENCODINGS,
     DICTIONARY_ENCODINGS,
-    ENCODING_BYTE_STREAM_SPLIT,
-    PAGE_DATA,
     ColumnChunk,
     Dictionary,
     Page,
@@ -49,6 +44,9 @@ from visionassist_seg.train.pages import (
     read_chunk,
     read_dictionary,
 )
+from visionassist_seg.parquet.thrift import BYTE_STREAM_SPLIT as ENCODING_BYTE_STREAM_SPLIT
+from visionassist_seg.train.augment import Sample, augment
+from visionassist_seg.train.model import scaled_size
 
 BATCHES_PER_BLOCK = 2
 # A row group larger than this is read in sub-slices (bounded memory, some re-decoding).
@@ -322,7 +320,7 @@ class _ColumnPages:
 
 
 def _page_encoding(page: Page) -> int:
-    return page.header[5][2] if page.header[1] == PAGE_DATA else page.header[8][4]
+    return page.encoding
 
 
 class RowPages:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, COLUMNS, MANIFEST, SPLITS
+from visionassist_seg.data.schema import ARRAY_DTYPES, ARRAY_SHAPES, COLUMNS, MANIFEST, SCHEMA, SPLITS, describe_columns, feature_dicts
 from visionassist_seg.data.splits import SplitFiles, has_shard_counts, incomplete_shard_sets, resolve_local
 from visionassist_seg.errors import VasegError
 from visionassist_seg.validate.report import FAIL, LEGACY, PASS, CheckRow
@@ -15,7 +15,8 @@ CURRENT = "current"
 LEGACY_FORMAT = "legacy"
 LEGACY_COLUMNS = tuple(c for c in COLUMNS if c != "preprocessed")
 SPLITS_CHECK = "structure: splits"
-_VALUE_TYPES = {"filename": ("string", "large_string"), "preprocessed": ("bool",)}
+# The Arrow types each value column may have: pyarrow may store strings as large_string.
+_VALUE_TYPES = {c.name: (c.dtype, "large_string") if c.dtype == "string" else (c.dtype,) for c in SCHEMA if not c.shape}
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,6 @@ class ShardInfo:
     @property
     def rows(self) -> int:
         return sum(self.row_groups)
-
-
-def expected_features() -> dict[str, dict]:
-    """Return the Hugging Face feature dict of REFERENCE.md section 3, as stored in parquet metadata."""
-    features: dict[str, dict] = {
-        name: {"shape": list(shape), "dtype": ARRAY_DTYPES[name].name, "_type": f"Array{len(shape)}D"}
-        for name, shape in ARRAY_SHAPES.items()
-    }
-    features["filename"] = {"dtype": "string", "_type": "Value"}
-    features["preprocessed"] = {"dtype": "bool", "_type": "Value"}
-    return features
 
 
 def _list_depth_and_leaf(arrow_type) -> tuple[int, str]:  # arrow_type: pyarrow.DataType
@@ -93,7 +83,7 @@ def _metadata_problems(schema) -> list[str]:  # schema: pyarrow.Schema
         stored = json.loads(raw)["info"]["features"]
     except (ValueError, KeyError, TypeError):
         return ["Hugging Face feature metadata is not readable JSON with info.features"]
-    expected = expected_features()
+    expected = feature_dicts()
     return [
         f"feature '{name}' is {stored.get(name)}, expected {want}"
         for name, want in expected.items()
@@ -193,8 +183,7 @@ def schema_row(shards: list[ShardInfo]) -> CheckRow:
         return CheckRow(
             "schema",
             PASS,
-            "columns " + ", ".join(COLUMNS) + "; image/label uint8 [400, 640], spatial_weights float32 [400, 640], "
-            "dist_map float32 [2, 400, 640], filename string, preprocessed bool (HF Array2D/Array3D metadata)",
+            f"columns {', '.join(COLUMNS)}; {describe_columns()} (HF Array2D/Array3D metadata)",
         )
     mixed = ", ".join(f"{s.relative}={s.layout}" for s in shards[:6])
     return CheckRow("schema", FAIL, f"shards mix the legacy and current formats ({mixed})")

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from visionassist_seg.data.parquet_writer import BYTE_STREAM_SPLIT, ShardWriter
-from visionassist_seg.data.schema import list_shards
-from visionassist_seg.data.shards import ARRAY_COLUMNS, compression_levels, hf_key_value_metadata, shard_columns
+from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT
+from visionassist_seg.parquet.writer import ShardWriter
+from visionassist_seg.data.schema import ARRAY_COLUMNS, list_shards
+from visionassist_seg.data.shards import compression_levels, hf_key_value_metadata, shard_columns
 from visionassist_seg.data.synthetic import make_sample
 from visionassist_seg.ops import preprocess_sample
 
@@ -48,7 +49,7 @@ def unreadable_columns(path: Path) -> list[str]:
 
 def page_encodings(path: Path) -> dict[str, set[str]]:
     """Return the value encodings named in the page headers of each array column (all row groups)."""
-    from visionassist_seg.train.pages import locate_chunk, page_table
+    from visionassist_seg.parquet.reader import locate_chunk, page_table
 
     parquet = pq.ParquetFile(path)
     data = path.read_bytes()
@@ -59,8 +60,8 @@ def page_encodings(path: Path) -> dict[str, set[str]]:
             dictionary, pages = page_table(data[chunk.start : chunk.start + chunk.length], chunk)
             encodings = found.setdefault(name, set())
             if dictionary is not None:
-                encodings.add(_ENCODING_NAMES[dictionary.header[7][2]])
-            encodings.update(_ENCODING_NAMES[page.header[5][2]] for page in pages)
+                encodings.add(_ENCODING_NAMES[dictionary.header["dictionary_page_header"]["encoding"]])
+            encodings.update(_ENCODING_NAMES[page.encoding] for page in pages)
     return found
 
 

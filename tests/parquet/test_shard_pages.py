@@ -10,11 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from train_fixtures import make_rows
 
-from visionassist_seg.data.parquet_writer import BYTE_STREAM_SPLIT, DICTIONARY, ShardWriter
-from visionassist_seg.data.schema import ARRAY_DTYPES
-from visionassist_seg.data.shards import ARRAY_COLUMNS, compression_levels, hf_key_value_metadata, shard_columns
+from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT, DICTIONARY
+from visionassist_seg.parquet.writer import ShardWriter
+from visionassist_seg.data.schema import ARRAY_COLUMNS, ARRAY_DTYPES
+from visionassist_seg.data.shards import compression_levels, hf_key_value_metadata, shard_columns
 from visionassist_seg.train.loader import ParquetReader, index_split
-from visionassist_seg.train.pages import (
+from visionassist_seg.parquet.reader import (
     Unsupported,
     dictionary_decode,
     locate_chunk,

@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
 
-from visionassist_seg.data.byte_streams import unsplit_streams
-from visionassist_seg.data.shards import leaf_path
+from visionassist_seg.parquet.byte_streams import unsplit_streams
 from visionassist_seg.train.loader import ParquetReader, index_dataset
-from visionassist_seg.train.pages import Unsupported, _ThriftReader
 
+from arrow_rows import leaf_path
 from train_fixtures import make_rows, write_split
 
 
@@ -65,14 +64,3 @@ def test_unsplit_streams_inverts_byte_stream_split(count, dtype):
     unsplit_streams(split, out)
     np.testing.assert_array_equal(out, values)
 
-
-def test_thrift_reader_reads_a_compact_struct():
-    # field 1 i32 = 3 (zigzag 6), field 2 i32 = -1 (zigzag 1), field 5 struct {field 1 i32 = 64 (zigzag 128 -> varint 0x80 0x01)}
-    data = memoryview(bytes([0x15, 0x06, 0x15, 0x01, 0x3C, 0x15, 0x80, 0x01, 0x00, 0x00]))
-    fields, end = _ThriftReader(data, 0).page_header()
-    assert fields == {1: 3, 2: -1, 5: {1: 64}} and end == len(data)
-
-
-def test_thrift_reader_rejects_unknown_types():
-    with pytest.raises(Unsupported):
-        _ThriftReader(memoryview(bytes([0x1D, 0x00])), 0).page_header()

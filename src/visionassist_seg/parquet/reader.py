@@ -1,10 +1,10 @@
-"""Direct decoding of plain, non-null parquet column chunks into flat numpy arrays.
+"""The page reader: plain, non-null parquet column chunks decoded straight into flat numpy arrays.
 
 pyarrow rebuilds every nested list level of an Array2D/Array3D column (offsets,
-validity) only for the loader to flatten them again; for a 400x640 frame that costs
-about 4x the decompression itself. The leaf values of a column without nulls are just
-the data pages' value sections laid end to end, so this module reads the column
-chunk's bytes, parses each page header (Thrift compact protocol), decompresses the
+validity) only for the loader to flatten them again, which costs more than the
+decompression itself (README, Performance). The leaf values of a column without nulls
+are just the data pages' value sections laid end to end, so this module reads the
+column chunk's bytes, parses each page header (`thrift.PAGE_HEADER`), decompresses the
 page, skips the level streams and decodes PLAIN, BYTE_STREAM_SPLIT or dictionary
 (PLAIN dictionary page, RLE/bit-packed hybrid indices) values. vaseg's writer stores
 uint8 columns with the identity dictionary 0..255 and 8-bit indices, so their index
@@ -21,14 +21,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from visionassist_seg.data.byte_streams import unsplit_streams
+from visionassist_seg.parquet.byte_streams import unsplit_streams
+from visionassist_seg.parquet.thrift import (
+    BYTE_STREAM_SPLIT,
+    DATA_PAGE,
+    DATA_PAGE_V2,
+    DICTIONARY_PAGE,
+    INDEX_PAGE,
+    PAGE_HEADER,
+    PLAIN,
+    PLAIN_DICTIONARY,
+    RLE_DICTIONARY,
+    CompactReader,
+    ThriftError,
+)
 
-PAGE_DATA, PAGE_INDEX, PAGE_DICTIONARY, PAGE_DATA_V2 = 0, 1, 2, 3
-ENCODING_PLAIN, ENCODING_PLAIN_DICTIONARY, ENCODING_RLE_DICTIONARY, ENCODING_BYTE_STREAM_SPLIT = 0, 2, 8, 9
 # Data page encodings whose values are indices into the chunk's dictionary page.
-DICTIONARY_ENCODINGS = (ENCODING_PLAIN_DICTIONARY, ENCODING_RLE_DICTIONARY)
+DICTIONARY_ENCODINGS = (PLAIN_DICTIONARY, RLE_DICTIONARY)
 # Every data page encoding this module decodes.
-DECODED_ENCODINGS = (ENCODING_PLAIN, ENCODING_BYTE_STREAM_SPLIT, *DICTIONARY_ENCODINGS)
+DECODED_ENCODINGS = (PLAIN, BYTE_STREAM_SPLIT, *DICTIONARY_ENCODINGS)
 PHYSICAL_DTYPES = {"INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FLOAT": np.dtype("<f4"), "DOUBLE": np.dtype("<f8")}
 CODECS = {"UNCOMPRESSED": None, "ZSTD": "zstd", "SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli"}
 
@@ -83,9 +94,16 @@ def locate_chunk(metadata, schema, row_group: int, column: str) -> ColumnChunk:
 class Page:
     """One data page of a column chunk: where its body lies in the chunk's bytes and what it holds."""
 
-    header: dict  # the parsed PageHeader (Thrift field id -> value)
+    header: dict  # the parsed PageHeader, by field name (`thrift.PAGE_HEADER`)
     body: slice  # of the chunk's bytes
     count: int  # values (level entries) in the page
+
+    @property
+    def encoding(self) -> int:
+        """Return the parquet encoding of the page's values."""
+        if self.header["type"] == DATA_PAGE:
+            return self.header["data_page_header"]["encoding"]
+        return self.header["data_page_header_v2"]["encoding"]
 
 
 def page_table(data, chunk: ColumnChunk) -> tuple[Page | None, list[Page]]:
@@ -102,21 +120,21 @@ def page_table(data, chunk: ColumnChunk) -> tuple[Page | None, list[Page]]:
     pages: list[Page] = []
     pos = total = 0
     while pos < len(view):
-        header, pos = _ThriftReader(view, pos).page_header()
-        page_type, compressed_size = header.get(1), header.get(3)
+        header, pos = _page_header(view, pos)
+        page_type, compressed_size = header.get("type"), header.get("compressed_page_size")
         body = slice(pos, pos + compressed_size)
         pos += compressed_size
-        if page_type == PAGE_INDEX:
+        if page_type == INDEX_PAGE:
             continue
-        if page_type == PAGE_DICTIONARY:
+        if page_type == DICTIONARY_PAGE:
             if dictionary is not None or pages:
                 raise Unsupported("dictionary page after the first page")
-            dictionary = Page(header, body, header[7][1])
+            dictionary = Page(header, body, header["dictionary_page_header"]["num_values"])
             continue
-        if page_type == PAGE_DATA:
-            count = header[5][1]
-        elif page_type == PAGE_DATA_V2:
-            count = header[8][1]
+        if page_type == DATA_PAGE:
+            count = header["data_page_header"]["num_values"]
+        elif page_type == DATA_PAGE_V2:
+            count = header["data_page_header_v2"]["num_values"]
         else:
             raise Unsupported(f"page type {page_type}")
         pages.append(Page(header, body, count))
@@ -124,6 +142,15 @@ def page_table(data, chunk: ColumnChunk) -> tuple[Page | None, list[Page]]:
     if total != chunk.values:
         raise Unsupported(f"pages hold {total} of {chunk.values} values")
     return dictionary, pages
+
+
+def _page_header(view: memoryview, pos: int) -> tuple[dict, int]:
+    """Return the PageHeader at ``pos`` (by field name) and where the page's body starts."""
+    reader = CompactReader(view, pos)
+    try:
+        return reader.struct(PAGE_HEADER), reader.pos
+    except ThriftError as err:  # truncated or garbled: let pyarrow read the chunk and report what is wrong
+        raise Unsupported(str(err)) from err
 
 
 def page_values(data, page: Page, chunk: ColumnChunk, codec) -> tuple[int, memoryview]:
@@ -136,11 +163,10 @@ def page_values(data, page: Page, chunk: ColumnChunk, codec) -> tuple[int, memor
             pages; in PLAIN v1 pages the value bytes fall short of the page's count).
     """
     header, body = page.header, memoryview(data)[page.body]
-    if header[1] == PAGE_DATA:
-        _, encoding, values = _data_page_v1(header[5], body, header[2], codec, chunk)
-    else:
-        _, encoding, values = _data_page_v2(header[8], body, header[2], codec)
-    return encoding, values
+    size = header["uncompressed_page_size"]
+    if header["type"] == DATA_PAGE:
+        return _data_page_v1(header["data_page_header"], body, size, codec, chunk)
+    return _data_page_v2(header["data_page_header_v2"], body, size, codec)
 
 
 def open_codec(chunk: ColumnChunk):  # -> pyarrow.Codec | None
@@ -166,10 +192,10 @@ def read_dictionary(data, page: Page | None, chunk: ColumnChunk, codec) -> Dicti
     """
     if page is None:
         return None
-    encoding = page.header[7].get(2, ENCODING_PLAIN)
-    if encoding not in (ENCODING_PLAIN, ENCODING_PLAIN_DICTIONARY):
+    encoding = page.header["dictionary_page_header"].get("encoding", PLAIN)
+    if encoding not in (PLAIN, PLAIN_DICTIONARY):
         raise Unsupported(f"dictionary page encoding {encoding}")
-    raw = _decompress(codec, memoryview(data)[page.body], page.header[2])
+    raw = _decompress(codec, memoryview(data)[page.body], page.header["uncompressed_page_size"])
     if len(raw) != page.count * chunk.dtype.itemsize:
         raise Unsupported(f"dictionary page has {len(raw)} bytes for {page.count} values")
     values = np.frombuffer(raw, chunk.dtype).copy()
@@ -233,12 +259,15 @@ def _hybrid_runs(data, bit_width: int, count: int):  # -> Iterator[tuple[int, in
     """Yield the runs covering the first ``count`` values: (values, RLE value or None, bit-packed bytes or None)."""
     if bit_width > 32:
         raise Unsupported(f"bit width {bit_width}")
-    reader = _ThriftReader(memoryview(data), 0)
+    reader = CompactReader(memoryview(data), 0)
     have = 0
     while have < count:
         if reader.pos >= len(reader.buffer):
             raise Unsupported(f"runs end after {have} of {count} values")
-        header = reader.varint()
+        try:
+            header = reader.varint()
+        except ThriftError as err:
+            raise Unsupported(str(err)) from err
         if header & 1:  # bit-packed: (header >> 1) groups of 8 values, bit_width bytes a group
             values = (header >> 1) * 8
             size = values * bit_width // 8
@@ -286,7 +315,7 @@ def _decompress(codec, body, size: int):
     return body if codec is None else codec.decompress(body, decompressed_size=size)
 
 
-def _data_page_v1(page: dict, body, size: int, codec, chunk: ColumnChunk) -> tuple[int, int, memoryview]:
+def _data_page_v1(page: dict, body, size: int, codec, chunk: ColumnChunk) -> tuple[int, memoryview]:
     raw = memoryview(_decompress(codec, body, size))
     offset = 0
     definition = raw[:0]
@@ -297,21 +326,22 @@ def _data_page_v1(page: dict, body, size: int, codec, chunk: ColumnChunk) -> tup
             if is_definition:
                 definition = raw[offset + 4 : offset + 4 + length]
             offset += 4 + length
-    if page[2] in DICTIONARY_ENCODINGS and chunk.max_definition > 0:
+    encoding, count = page["encoding"], page["num_values"]
+    if encoding in DICTIONARY_ENCODINGS and chunk.max_definition > 0:
         # Index runs are padded to groups of 8, so unlike PLAIN values their length cannot
         # reveal nulls or empty lists: every definition level must be the maximum instead.
-        if not _all_levels_equal(definition, chunk.max_definition.bit_length(), page[1], chunk.max_definition):
+        if not _all_levels_equal(definition, chunk.max_definition.bit_length(), count, chunk.max_definition):
             raise Unsupported("page holds nulls or empty lists")
-    return page[1], page[2], raw[offset:]
+    return encoding, raw[offset:]
 
 
-def _data_page_v2(page: dict, body, size: int, codec) -> tuple[int, int, memoryview]:
-    if page.get(2, 0):
+def _data_page_v2(page: dict, body, size: int, codec) -> tuple[int, memoryview]:
+    if page.get("num_nulls", 0):
         raise Unsupported("page holds nulls")
-    levels = page.get(5, 0) + page.get(6, 0)
+    levels = page.get("definition_levels_byte_length", 0) + page.get("repetition_levels_byte_length", 0)
     values = body[levels:]
-    compressed = page.get(7, True)
-    return page[1], page[4], memoryview(_decompress(codec if compressed else None, values, size - levels))
+    compressed = page.get("is_compressed", True)
+    return page["encoding"], memoryview(_decompress(codec if compressed else None, values, size - levels))
 
 
 def _decode_into(out: np.ndarray, values, encoding: int, dictionary: Dictionary | None) -> None:
@@ -323,84 +353,10 @@ def _decode_into(out: np.ndarray, values, encoding: int, dictionary: Dictionary 
         # Nulls (or empty lists) leave fewer values than level entries.
         raise Unsupported(f"page has {len(values)} value bytes for {count} values")
     raw = np.frombuffer(values, np.uint8)
-    if encoding == ENCODING_PLAIN:
+    if encoding == PLAIN:
         out.view(np.uint8)[:] = raw
-    elif encoding == ENCODING_BYTE_STREAM_SPLIT:
+    elif encoding == BYTE_STREAM_SPLIT:
         unsplit_streams(raw, out)
     else:
         raise Unsupported(f"encoding {encoding}")
 
-
-class _ThriftReader:
-    """Just enough of the Thrift compact protocol to read a parquet PageHeader."""
-
-    def __init__(self, buffer: memoryview, pos: int) -> None:
-        self.buffer = buffer
-        self.pos = pos
-
-    def page_header(self) -> tuple[dict, int]:
-        return self.struct(), self.pos
-
-    def _byte(self) -> int:
-        if self.pos >= len(self.buffer):
-            # A truncated header or run: let pyarrow read the chunk and report what is wrong.
-            raise Unsupported(f"data ends at byte {self.pos}")
-        value = self.buffer[self.pos]
-        self.pos += 1
-        return value
-
-    def varint(self) -> int:
-        shift = result = 0
-        while True:
-            byte = self._byte()
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return result
-            shift += 7
-
-    def zigzag(self) -> int:
-        value = self.varint()
-        return (value >> 1) ^ -(value & 1)
-
-    def struct(self) -> dict:
-        fields: dict[int, object] = {}
-        last = 0
-        while True:
-            byte = self._byte()
-            if byte == 0:
-                return fields
-            delta, kind = byte >> 4, byte & 0x0F
-            last = last + delta if delta else self.zigzag()
-            fields[last] = self.value(kind)
-
-    def value(self, kind: int):  # noqa: C901 - one branch per Thrift type
-        if kind in (1, 2):  # booleans live in the type nibble
-            return kind == 1
-        if kind == 3:
-            return self._byte()
-        if kind in (4, 5, 6):
-            return self.zigzag()
-        if kind == 7:
-            self.pos += 8
-            return None
-        if kind == 8:
-            size = self.varint()
-            self.pos += size
-            return None
-        if kind in (9, 10):
-            header = self._byte()
-            size, element = header >> 4, header & 0x0F
-            if size == 15:
-                size = self.varint()
-            return [self.value(element) for _ in range(size)]
-        if kind == 11:
-            size = self.varint()
-            if size:
-                types = self._byte()
-                for _ in range(size):
-                    self.value(types >> 4)
-                    self.value(types & 0x0F)
-            return None
-        if kind == 12:
-            return self.struct()
-        raise Unsupported(f"thrift type {kind}")

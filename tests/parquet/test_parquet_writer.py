@@ -8,18 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionassist_seg.data.byte_streams import split_streams
-from visionassist_seg.data.parquet_writer import (
-    BYTE_STREAM_SPLIT,
-    DICTIONARY,
-    PLAIN,
-    ArrayColumn,
-    ShardWriter,
-    level_runs,
-    thrift_struct,
-)
+from arrow_rows import parquet_options, rows_to_table
+
+from visionassist_seg.parquet.byte_streams import split_streams
+from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT, DICTIONARY, PLAIN, ArrayColumn, ValueColumn, level_runs
+from visionassist_seg.parquet.writer import ShardWriter
 from visionassist_seg.data.schema import dataset_features
-from visionassist_seg.data.shards import open_shard_writer, parquet_options, rows_to_table, sha256_file
+from visionassist_seg.data.shards import open_shard_writer, sha256_file
 from visionassist_seg.data.synthetic import make_sample
 from visionassist_seg.ops import preprocess_sample
 
@@ -91,7 +86,8 @@ def test_shard_writer_any_shape_round_trips(tmp_path_factory, shape, dtype, enco
     column = ArrayColumn("a", shape, np.dtype(dtype), encoding)
     arrays = [(rng.random(shape) * 250).astype(dtype) for _ in range(rows)]
     path = tmp_path_factory.mktemp("rt") / "a.parquet"
-    with ShardWriter(path, [column], {}, {"a": 1, "filename": 1, "preprocessed": 1}) as writer:
+    columns = [column, ValueColumn("filename", "string"), ValueColumn("preprocessed", "bool")]
+    with ShardWriter(path, columns, {}, {"a": 1, "filename": 1, "preprocessed": 1}) as writer:
         writer.write_rows([{"a": a, "filename": f"r{i}", "preprocessed": i % 2 == 0} for i, a in enumerate(arrays)])
     table = pq.read_table(path)
     assert table.column("filename").to_pylist() == [f"r{i}" for i in range(rows)]
@@ -104,13 +100,6 @@ def test_level_runs_small_shapes():
     assert level_runs((3,)) == [(0, 1), (1, 2)]
     assert level_runs((2, 3)) == [(0, 1), (2, 2), (1, 1), (2, 2)]
     assert level_runs((2, 1, 2)) == [(0, 1), (3, 1), (1, 1), (3, 1)]
-
-
-def test_thrift_struct_compact_encoding():
-    # field 1 i32 = 5 (zigzag 10), field 3 binary "ab", field 20 (long delta) bool true, stop
-    assert thrift_struct([(1, "i32", 5), (3, "binary", "ab"), (20, "bool", True)]) == bytes(
-        [0x15, 10, 0x28, 2, ord("a"), ord("b"), 0x01, 40, 0x00]
-    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -204,3 +193,15 @@ def test_dictionary_values_are_one_bit_packed_run_then_one_value_rle_runs():
 def test_array_column_rejects_dictionary_for_floats():
     with pytest.raises(ValueError, match="needs uint8"):
         ArrayColumn("a", (2,), np.dtype(np.float32), DICTIONARY)
+
+
+def test_value_column_rejects_unknown_value_types():
+    with pytest.raises(ValueError, match="column n: unknown value type 'int64'"):
+        ValueColumn("n", "int64")
+
+
+def test_shape_error_names_the_row_by_number_without_a_string_column(tmp_path):
+    column = ArrayColumn("a", (2, 2), np.dtype(np.uint8))
+    with pytest.raises(ValueError, match=r"a: row 1 has shape \(3,\)"), ShardWriter(tmp_path / "x.parquet", [column], {}, {"a": 1}) as writer:
+        writer.add_row({"a": np.zeros((2, 2), np.uint8)})
+        writer.add_row({"a": np.zeros(3, np.uint8)})
