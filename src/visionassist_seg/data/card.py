@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from visionassist_seg.atomic_write import write_text_atomic
 from visionassist_seg.data.schema import CARD, SCHEMA
 
 
@@ -90,7 +90,5 @@ ds = load_dataset("<this repository>").with_format("numpy")
 def write_card(output_dir: Path, manifest: dict) -> Path:
     """Write the card to ``output_dir/README.md`` atomically; return its path."""
     path = Path(output_dir) / CARD
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(card_text(manifest))
-    os.replace(tmp, path)
+    write_text_atomic(path, card_text(manifest))
     return path

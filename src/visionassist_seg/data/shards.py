@@ -8,8 +8,6 @@ live here too.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -95,21 +93,3 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def replace_atomic(tmp: Path, final: Path) -> None:
-    """Move a fully written ``tmp`` onto ``final`` in one step (same filesystem)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-
-
-def write_json_atomic(path: Path, data: dict, *, sort_keys: bool = True) -> None:
-    """Write ``data`` as indented JSON to ``path`` in one step: readers see the old file or the new one.
-
-    Creates the parent folder, writes a ``.{name}.{pid}.tmp`` sibling, then `os.replace`s it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
