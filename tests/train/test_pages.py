@@ -3,7 +3,8 @@ import pytest
 
 from visionassist_seg.data.byte_streams import unsplit_streams
 from visionassist_seg.data.shards import leaf_path
-from visionassist_seg.train.loader import ParquetReader, index_dataset
+from visionassist_seg.train.rows import ParquetReader
+from visionassist_seg.train.split_index import index_dataset
 from visionassist_seg.train.pages import Unsupported, _ThriftReader
 
 from train_fixtures import make_rows, write_split
@@ -11,9 +12,9 @@ from train_fixtures import make_rows, write_split
 
 def _compare(path, expect_direct: bool) -> None:
     index = index_dataset(path.parent.parent)["train"]
-    direct, arrow = ParquetReader(), ParquetReader(direct=False)
+    direct, arrow = ParquetReader(), ParquetReader()
     for piece in index.slices:
-        a, b = direct.read(piece), arrow.read(piece)
+        a, b = direct.read(piece), arrow.read_with_pyarrow(piece)
         assert direct._direct[str(path)] is expect_direct
         for name in b:
             assert a[name].dtype == b[name].dtype, name

@@ -26,11 +26,12 @@ from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.settings import Settings
 from visionassist_seg.train.export import DeviceModel, export_onnx, upsample_logits
-from visionassist_seg.train.loader import BatchLoader, BlockDataset, SplitIndex, index_dataset, scaled_size
+from visionassist_seg.train.loader import PupilDataset, make_loader, scaled_size, stopping_workers
 from visionassist_seg.train.losses import alpha_at, combined_loss
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import ShallowNet, count_parameters
 from visionassist_seg.train.resume import recipe_of, resumed_settings
+from visionassist_seg.train.split_index import SplitIndex, index_dataset
 from visionassist_seg.train.weights import is_state_dict, is_torch_file, load_state, read_torch_file, read_weights
 
 METRIC_FIELDS = (
@@ -482,11 +483,10 @@ def _train_in_locked_folder(settings: Settings, progress: bool) -> TrainResult:
          "train_height": height, "train_width": width, "parameters": parameters},
     )  # fmt: skip
     net = _compile(model, device) if settings.compile else model
-    train_data = BlockDataset(indexes["train"], settings.batch_size, train=True, seed=settings.seed, scale=settings.scale)
-    val_data = BlockDataset(
-        indexes["validation"], settings.batch_size, train=False, seed=settings.seed, scale=settings.scale,
-        full_labels=settings.scale < 1,
-    )  # fmt: skip
+    train_data = PupilDataset(indexes["train"], train=True, seed=settings.seed, scale=settings.scale)
+    val_data = PupilDataset(
+        indexes["validation"], train=False, seed=settings.seed, scale=settings.scale, full_labels=settings.scale < 1
+    )
     workers = settings.workers
     pin = device.type == "cuda"
     mlflow_run = MlflowRun(settings, run_dir.name)
@@ -496,23 +496,23 @@ def _train_in_locked_folder(settings: Settings, progress: bool) -> TrainResult:
         f"epochs {start_epoch + 1}..{settings.epochs}, batch {settings.batch_size}, {workers} loader workers.",
         highlight=False,
     )
-    # Batches are read one at a time, so the loaders reuse their shared-memory buffers.
-    train_loader = BatchLoader(train_data, workers, pin_memory=pin, reuse_buffers=True)
-    val_loader = BatchLoader(val_data, workers, pin_memory=pin, reuse_buffers=True)
-    with _progress(progress) as bar, train_loader, val_loader:
+    train_loader = make_loader(train_data, settings.batch_size, workers, pin_memory=pin)
+    val_loader = make_loader(val_data, settings.batch_size, workers, pin_memory=pin)
+    with _progress(progress) as bar, stopping_workers(train_loader, val_loader):
         for epoch in range(start_epoch, settings.epochs):
             alpha = alpha_at(epoch, settings.epochs)
             lr = optimizer.param_groups[0]["lr"]
             task = bar.add_task(f"epoch {epoch + 1}/{settings.epochs}", total=indexes["train"].rows, info="")
             report = _progress_callback(bar, task)
+            train_loader.sampler.set_epoch(epoch)
             stats = train_one_epoch(
-                net, train_loader.epoch(epoch), optimizer, scaler,
+                net, train_loader, optimizer, scaler,
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last, on_progress=report,
                 epoch=epoch + 1,
             )  # fmt: skip
             bar.update(task, description=f"epoch {epoch + 1} validation")
             val = evaluate(
-                net, val_loader.epoch(epoch),
+                net, val_loader,
                 alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last,
             )  # fmt: skip
             bar.remove_task(task)
