@@ -33,7 +33,7 @@ from rich.table import Table
 
 from visionassist_seg.data.schema import list_shards
 from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
-from visionassist_seg.train.loop import to_device
+from visionassist_seg.train.device import to_device
 from visionassist_seg.train.split_index import index_dataset
 
 

@@ -43,7 +43,7 @@ def test_checkpoint_equals_the_training_loops_evaluate(trained_run, eval_dataset
 def test_onnx_equals_the_training_loop_for_a_full_size_checkpoint(trained_run, eval_dataset, tmp_path):
     """Without resizing, best.onnx and the loop see the same pixels: the numbers agree to float rounding."""
     from visionassist_seg.train.export import export_onnx
-    from visionassist_seg.train.loop import load_checkpoint, save_checkpoint
+    from visionassist_seg.train.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(trained_run / "best.pt", torch.device("cpu"))
     state["model_config"] = {**state["model_config"], "scale": 1.0, "height": 400, "width": 640}

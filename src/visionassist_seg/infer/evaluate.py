@@ -27,7 +27,7 @@ from visionassist_seg.infer.overlay import draw_evaluation
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.export import upsample_logits
 from visionassist_seg.train.loader import PupilDataset, make_loader
-from visionassist_seg.train.loop import amp_dtype_for, to_device
+from visionassist_seg.train.device import amp_dtype_for, to_device
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import count_parameters
 from visionassist_seg.train.split_index import SplitIndex, index_dataset
