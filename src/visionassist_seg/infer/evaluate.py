@@ -26,7 +26,7 @@ from visionassist_seg.infer.models import OnnxSegmenter, TorchSegmenter, count_o
 from visionassist_seg.infer.overlay import draw_evaluation
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.export import upsample_logits
-from visionassist_seg.train.loader import PupilDataset, make_loader
+from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
 from visionassist_seg.train.device import amp_dtype_for, to_device
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import count_parameters
@@ -128,16 +128,17 @@ def evaluate_model(
     iou = IoUAccumulator(2)
     samples: list[SampleResult] = []
     kept: list[tuple] = []  # heap of the worst samples so far, highest IoU on top
-    for images, labels, logits in _predictions(segmenter, batches):
-        prediction = torch.from_numpy(pupil_mask(logits))
-        iou.update(prediction, torch.from_numpy(labels))
-        for k in range(len(labels)):
-            result = _score(len(samples), next(names, None), logits[k], prediction[k].numpy(), labels[k])
-            samples.append(result)
-            if overlays_dir is not None and worst > 0:
-                entry = (-result.iou, -result.index, result, images[k].copy(), labels[k].copy(), prediction[k].numpy().copy())
-                (heapq.heappush if len(kept) < worst else heapq.heappushpop)(kept, entry)
-        on_samples(len(labels))
+    with stopping_workers(batches):
+        for images, labels, logits in _predictions(segmenter, batches):
+            prediction = torch.from_numpy(pupil_mask(logits))
+            iou.update(prediction, torch.from_numpy(labels))
+            for k in range(len(labels)):
+                result = _score(len(samples), next(names, None), logits[k], prediction[k].numpy(), labels[k])
+                samples.append(result)
+                if overlays_dir is not None and worst > 0:
+                    entry = (-result.iou, -result.index, result, images[k].copy(), labels[k].copy(), prediction[k].numpy().copy())
+                    (heapq.heappush if len(kept) < worst else heapq.heappushpop)(kept, entry)
+            on_samples(len(labels))
     if not samples:
         raise VasegError(f"The {index.split} split of {dataset} has no rows to evaluate. Check --dataset/--hf-repo and --limit.")
     ranked = sorted(samples, key=lambda s: (s.iou, -(s.center_error or 0.0), s.index))[: max(0, worst)]

@@ -125,9 +125,10 @@ def prepare_sample(sample: Sample, enhance: bool, size: tuple[int, int]) -> Samp
 def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
     """Copy a 2-D array into ``dst`` (casting); a left-right mirrored view goes through ``cv2.flip``.
 
-    numpy copies a reversed view element by element, about 3x slower than OpenCV's flip,
-    which also mirrors in place when ``src`` is a mirrored view of ``dst`` itself. Nothing
-    is copied when ``src`` is ``dst``.
+    numpy copies a reversed view element by element, slower than OpenCV's flip, which also
+    mirrors in place when ``src`` is a mirrored view of ``dst`` itself (so a flipped
+    distance map decoded into its final array needs no second buffer). Nothing is copied
+    when ``src`` is ``dst``.
     """
     if src.__array_interface__ == dst.__array_interface__:
         return

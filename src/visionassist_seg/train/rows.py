@@ -144,7 +144,7 @@ class ParquetReader:
         columns = ([] if direct else list(ARRAY_COLUMNS)) + ([] if piece.legacy else ["preprocessed"])
         if columns and whole_group:
             # No Arrow thread pool: its idle threads slow torch's OpenMP kernels in the same
-            # process about fivefold (measured); parallelism comes from worker processes.
+            # process (loader workers=0); parallelism comes from worker processes.
             table = parquet.read_row_group(piece.row_group, columns=columns, use_threads=False)
         elif columns:
             table = _read_sub_slice(parquet, piece, columns)
