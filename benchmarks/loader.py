@@ -1,17 +1,20 @@
-"""Training-loader throughput: vaseg's parquet block loader vs the reference loader, same files, same run.
+"""Training-loader throughput: vaseg's training DataLoader vs the reference loader, same files, same run.
 
 The reference loader is the published one written plainly: `datasets.load_dataset`
 over the parquet shards (building its Arrow cache first, not timed), rows decoded as
 Python lists, gamma + CLAHE re-applied to every image at load time, a random flip and
-`torch.tensor` collation. vaseg decodes each row's parquet pages straight into
-shared-memory batch slots (no cache, no Python lists), in worker processes kept between
-epochs, with the full augmentation. Both deliver ready training batches; samples/s is
-counted at the consumer. vaseg is timed over several epochs, as training reads it: the
-first epoch includes starting the workers, later epochs are the steady state.
+`torch.tensor` collation. vaseg is the DataLoader `vaseg train` builds (`make_loader`
+over a `PupilDataset`: each row decoded from its own parquet pages, no cache, no Python
+lists, with the full augmentation, in worker processes kept between epochs, pinned
+memory on CUDA); on ``--device cuda`` each batch is also copied to the GPU as the loop
+does. Both deliver ready training batches; samples/s is counted at the consumer. vaseg
+is timed over several epochs, as training reads it: the first epoch includes starting
+the workers, later epochs are the steady state.
 
     python benchmarks/loader.py                       # 64 synthetic samples, batch 32, full resolution
     python benchmarks/loader.py --dataset DIR         # an existing precomputed dataset
     python benchmarks/loader.py --workers 0 1 2 --scale 0.25
+    python benchmarks/loader.py --device cuda         # as training on a GPU reads it
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch  # first: pyarrow's thread pool must not be set up before torch's OpenMP (see loader.py)
+import torch  # first: pyarrow's thread pool must not be set up before torch's OpenMP (see train/rows.py)
 import cv2
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from visionassist_seg.data.schema import list_shards
-from visionassist_seg.train.loader import BatchLoader, BlockDataset, index_dataset
+from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
+from visionassist_seg.train.device import to_device
+from visionassist_seg.train.split_index import index_dataset
 
 
 def make_dataset(root: Path, samples: int, seed: int) -> Path:
@@ -74,22 +79,28 @@ def reference_loader(dataset: Path, samples: int, batch_size: int, cache_dir: Pa
     return cache_seconds, count / (time.perf_counter() - started)
 
 
-def vaseg_loader(dataset: Path, samples: int, batch_size: int, workers: int, scale: float, epochs: int) -> list[float]:
+def vaseg_loader(
+    dataset: Path, samples: int, batch_size: int, workers: int, scale: float, epochs: int, device: str = "cpu"
+) -> list[float]:
     """Return samples/s of each of ``epochs`` epochs of augmented training batches (first ``samples`` rows).
 
-    As training reads them: one `BatchLoader` for the whole run (worker processes kept
-    between epochs), batches reused in place. The first epoch also pays for starting
-    the workers and touching the batch ring's memory for the first time.
+    As training reads them: the loop's DataLoader for the whole run (worker processes
+    kept between epochs), batches moved to ``device``. The first epoch also pays for
+    starting the workers.
     """
+    target = torch.device(device)
     index = index_dataset(dataset, samples)["train"]
-    data = BlockDataset(index, batch_size, train=True, seed=0, scale=scale)
+    loader = make_loader(PupilDataset(index, train=True, seed=0, scale=scale), batch_size, workers, pin_memory=target.type == "cuda")
     rates = []
-    with BatchLoader(data, workers, reuse_buffers=True) as loader:
+    with stopping_workers(loader):
         for epoch in range(epochs):
             count = 0
             started = time.perf_counter()
-            for batch in loader.epoch(epoch):
-                count += len(batch["image"])
+            loader.sampler.set_epoch(epoch)
+            for batch in loader:
+                count += len(to_device(batch, target, channels_last=True)["image"])
+            if target.type == "cuda":
+                torch.cuda.synchronize()
             rates.append(count / (time.perf_counter() - started))
     return rates
 
@@ -103,6 +114,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="vaseg worker counts to measure")
     parser.add_argument("--scale", type=float, default=1.0, help="vaseg training scale (the reference has none)")
     parser.add_argument("--epochs", type=int, default=3, help="vaseg epochs per worker count (the first includes start-up)")
+    parser.add_argument("--device", default="cpu", help="where vaseg's batches go, as in training: cpu or cuda")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
     console = Console()
@@ -113,9 +125,9 @@ def main() -> None:
         results = {"reference": reference, "reference_cache_seconds": cache_seconds}
         for workers in args.workers:
             results[f"vaseg_workers_{workers}"] = vaseg_loader(
-                dataset, args.samples, args.batch_size, workers, args.scale, args.epochs
+                dataset, args.samples, args.batch_size, workers, args.scale, args.epochs, args.device
             )
-    table = Table(title=f"Training loader, batch {args.batch_size}, scale {args.scale} ({dataset.name})")
+    table = Table(title=f"Training loader, batch {args.batch_size}, scale {args.scale}, to {args.device} ({dataset.name})")
     for column in ("loader", "first epoch samples/s", "later epochs samples/s", "x reference (later epochs)"):
         table.add_column(column, justify="right" if column != "loader" else "left")
     table.add_row(f"reference (Python lists + gamma/CLAHE; Arrow cache built in {cache_seconds:.1f} s)", f"{reference:.1f}", f"{reference:.1f}", "1.0")

@@ -53,7 +53,7 @@ def export_models(folder: Path, checkpoint: Path | None) -> tuple[Path, Path]:
     import torch
 
     from visionassist_seg.train.export import export_onnx
-    from visionassist_seg.train.loop import load_checkpoint
+    from visionassist_seg.train.checkpoint import load_checkpoint
     from visionassist_seg.train.model import ShallowNet
 
     torch.manual_seed(0)

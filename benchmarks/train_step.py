@@ -6,8 +6,8 @@ memory layout, float32, activations not in place, RITnet's losses (one-hot built
 weighted CE as a scalar times the weights). vaseg's step uses channels_last (kept through
 the 1-channel concatenations), in-place activations and its own losses, and on CUDA also bf16/fp16 autocast and (with --compile) torch.compile.
 Both use the same model with torch's nn.Dropout (19 layers, as the reference).
-The loader's samples/s for the same batch shape is printed beside it, to show the
-loader is not the bottleneck.
+The training DataLoader's samples/s for the same batch shape and device is printed
+beside it, to show the loader is not the bottleneck.
 
     python benchmarks/train_step.py                   # CPU, batch 4, 3 timed steps each
     python benchmarks/train_step.py --steps 5
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch  # first: pyarrow's thread pool must not be set up before torch's OpenMP (see loader.py)
+import torch  # first: pyarrow's thread pool must not be set up before torch's OpenMP (see train/rows.py)
 import numpy as np
 import torch.nn.functional as F
 from rich.console import Console
@@ -110,8 +110,8 @@ def vaseg_step_fn(batch, device, *, amp: bool, compile_model: bool):
     return step
 
 
-def loader_rate(batch_size: int, workers: int, samples: int) -> float:
-    """Return vaseg loader samples/s at full resolution (second epoch) on a small synthetic dataset in a temp folder."""
+def loader_rate(batch_size: int, workers: int, samples: int, device: str) -> float:
+    """Return samples/s of the training DataLoader at full resolution, batches moved to ``device`` (second epoch), on a small synthetic dataset."""
     sys_path = Path(__file__).parent
     import sys
 
@@ -120,7 +120,7 @@ def loader_rate(batch_size: int, workers: int, samples: int) -> float:
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = make_dataset(Path(tmp), samples, seed=0)
-        return vaseg_loader(dataset, samples, batch_size, workers, 1.0, epochs=2)[-1]
+        return vaseg_loader(dataset, samples, batch_size, workers, 1.0, epochs=2, device=device)[-1]
 
 
 def main() -> None:
@@ -150,7 +150,7 @@ def main() -> None:
             rows[label[:-1] + ", compile)"] = time_steps(
                 vaseg_step_fn(batch, device, amp=amp, compile_model=True), args.steps, device, warmup=3
             )
-    loader = loader_rate(args.batch_size, args.loader_workers, args.loader_samples) if args.loader_samples else None
+    loader = loader_rate(args.batch_size, args.loader_workers, args.loader_samples, args.device) if args.loader_samples else None
 
     reference = next((v for k, v in rows.items() if k.startswith("reference")), None)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"

@@ -83,7 +83,8 @@ def measure_shards(rows: list[dict], repeats: int) -> dict[str, tuple[float, flo
 
 def _page_decode_ms(path: Path) -> float:
     """Return ms per row for the loader's page path to decode the image and label columns of ``path``."""
-    from visionassist_seg.train.loader import ParquetReader, index_split
+    from visionassist_seg.train.rows import ParquetReader
+    from visionassist_seg.train.split_index import index_split
 
     reader = ParquetReader()
     elapsed, count = 0.0, 0

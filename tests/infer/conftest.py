@@ -52,7 +52,7 @@ def legacy_onnx(trained_run) -> Path:
     import torch
 
     from visionassist_seg.train.export import DeviceModel
-    from visionassist_seg.train.loop import load_checkpoint
+    from visionassist_seg.train.checkpoint import load_checkpoint
     from visionassist_seg.train.model import ShallowNet
 
     state = load_checkpoint(trained_run / "best.pt", torch.device("cpu"))

@@ -7,7 +7,7 @@ import torch
 
 from visionassist_seg.infer.evaluate import evaluate_model, split_index
 from visionassist_seg.infer.models import load_segmenter
-from visionassist_seg.train.loader import BlockDataset, iterate_batches
+from visionassist_seg.train.loader import PupilDataset, make_loader
 from visionassist_seg.train.loop import evaluate as loop_evaluate
 
 
@@ -32,9 +32,9 @@ def test_checkpoint_reproduces_the_runs_validation_numbers(trained_run, eval_dat
 def test_checkpoint_equals_the_training_loops_evaluate(trained_run, eval_dataset):
     segmenter = load_segmenter(trained_run / "best.pt", device="cpu")
     index = split_index(eval_dataset, "validation")
-    data = BlockDataset(index, 4, train=False, scale=segmenter.scale, full_labels=True)
+    data = PupilDataset(index, train=False, scale=segmenter.scale, full_labels=True)
     stats = loop_evaluate(
-        segmenter.model, iterate_batches(data, 0, 0), alpha=1.0, device=torch.device("cpu"), channels_last=True
+        segmenter.model, make_loader(data, 4, 0), alpha=1.0, device=torch.device("cpu"), channels_last=True
     )
     report = evaluate_model(segmenter, index, batch_size=2)
     assert (report.background_iou, report.pupil_iou) == tuple(stats.iou) and report.miou == stats.miou
@@ -43,7 +43,7 @@ def test_checkpoint_equals_the_training_loops_evaluate(trained_run, eval_dataset
 def test_onnx_equals_the_training_loop_for_a_full_size_checkpoint(trained_run, eval_dataset, tmp_path):
     """Without resizing, best.onnx and the loop see the same pixels: the numbers agree to float rounding."""
     from visionassist_seg.train.export import export_onnx
-    from visionassist_seg.train.loop import load_checkpoint, save_checkpoint
+    from visionassist_seg.train.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(trained_run / "best.pt", torch.device("cpu"))
     state["model_config"] = {**state["model_config"], "scale": 1.0, "height": 400, "width": 640}
@@ -52,7 +52,7 @@ def test_onnx_equals_the_training_loop_for_a_full_size_checkpoint(trained_run, e
     export_onnx(segmenter.model.float(), tmp_path / "full.onnx")
     index = split_index(eval_dataset, "validation")
     stats = loop_evaluate(
-        segmenter.model, iterate_batches(BlockDataset(index, 4, train=False), 0, 0), alpha=1.0,
+        segmenter.model, make_loader(PupilDataset(index, train=False), 4, 0), alpha=1.0,
         device=torch.device("cpu"), channels_last=True,
     )  # fmt: skip
     for model in (tmp_path / "full.pt", tmp_path / "full.onnx"):

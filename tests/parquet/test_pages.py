@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from visionassist_seg.parquet.byte_streams import unsplit_streams
-from visionassist_seg.train.loader import ParquetReader, index_dataset
+from visionassist_seg.train.rows import ParquetReader
+from visionassist_seg.train.split_index import index_dataset
 
 from arrow_rows import leaf_path
 from train_fixtures import make_rows, write_split
@@ -10,9 +11,9 @@ from train_fixtures import make_rows, write_split
 
 def _compare(path, expect_direct: bool) -> None:
     index = index_dataset(path.parent.parent)["train"]
-    direct, arrow = ParquetReader(), ParquetReader(direct=False)
+    direct, arrow = ParquetReader(), ParquetReader()
     for piece in index.slices:
-        a, b = direct.read(piece), arrow.read(piece)
+        a, b = direct.read(piece), arrow.read_with_pyarrow(piece)
         assert direct._direct[str(path)] is expect_direct
         for name in b:
             assert a[name].dtype == b[name].dtype, name

@@ -14,7 +14,8 @@ from visionassist_seg.parquet.columns import BYTE_STREAM_SPLIT, DICTIONARY
 from visionassist_seg.parquet.writer import ShardWriter
 from visionassist_seg.data.schema import ARRAY_COLUMNS, ARRAY_DTYPES
 from visionassist_seg.data.shards import compression_levels, hf_key_value_metadata, shard_columns
-from visionassist_seg.train.loader import ParquetReader, index_split
+from visionassist_seg.train.rows import ParquetReader
+from visionassist_seg.train.split_index import index_split
 from visionassist_seg.parquet.reader import (
     Unsupported,
     dictionary_decode,
@@ -50,11 +51,11 @@ def test_vaseg_shards_decode_row_by_row_like_pyarrow(tmp_path, rows, uint8_encod
     expected_encoding = "RLE_DICTIONARY" if uint8_encoding == DICTIONARY else "BYTE_STREAM_SPLIT"
     metadata = pq.ParquetFile(path).metadata
     assert expected_encoding in metadata.row_group(0).column(0).encodings
-    pages, arrow = ParquetReader(), ParquetReader(direct=False)
+    pages, arrow = ParquetReader(), ParquetReader()
     slices = index_split("train", [path]).slices
     assert [piece.rows for piece in slices] == [2, 2, 1]
     for piece in slices:
-        expected = arrow.read(piece)
+        expected = arrow.read_with_pyarrow(piece)
         row_pages = pages.row_pages(piece)
         assert row_pages is not None, "the page path must take vaseg's own shards"
         for k in range(piece.rows):

@@ -10,7 +10,8 @@ from seed_model import export_like_seed, old_vaseg_name, trained_like
 from visionassist_seg.errors import VasegError
 from visionassist_seg.settings import load_settings
 from visionassist_seg.train import loop
-from visionassist_seg.train.loop import load_checkpoint, train
+from visionassist_seg.train.checkpoint import load_checkpoint
+from visionassist_seg.train.loop import train
 from visionassist_seg.train.model import ShallowNet
 
 
@@ -52,7 +53,7 @@ def test_init_from_starts_a_new_run_from_the_weights(tiny_dataset, tmp_path, sou
 
     run_dir = tmp_path / "run"
     # The ONNX export at the end is tested elsewhere; skip it to keep this fast.
-    with mock.patch.object(loop, "train_one_epoch", first_epoch), mock.patch.object(loop, "_finish", return_value=None):
+    with mock.patch.object(loop, "train_one_epoch", first_epoch), mock.patch.object(loop, "export_best", return_value=None):
         result = train(_settings(tiny_dataset, run_dir, init_from=weights), progress=False)
     assert f"({kind})" in capsys.readouterr().out
     for name, tensor in source.state_dict().items():

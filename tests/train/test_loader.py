@@ -5,20 +5,15 @@ import torch
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops import enhance_image
 from visionassist_seg.train.augment import Sample
-from visionassist_seg.train.loader import (
-    BatchLoader,
-    BlockDataset,
-    copy_into,
-    ParquetReader,
-    index_dataset,
-    iterate_batches,
-    prepare_sample,
-    scaled_size,
-)
+from visionassist_seg.train.loader import EpochSampler, PupilDataset, copy_into, make_loader, prepare_sample, scaled_size
+from visionassist_seg.train.rows import ParquetReader
+from visionassist_seg.train.split_index import index_dataset
 
 
-def _all(dataset, epoch=0, workers=0):
-    return list(iterate_batches(dataset, epoch, workers))
+def _all(dataset, batch_size, epoch=0, workers=0):
+    loader = make_loader(dataset, batch_size, workers)
+    loader.sampler.set_epoch(epoch)
+    return list(loader)
 
 
 def test_index_counts_rows_and_applies_limit(tiny_dataset):
@@ -35,10 +30,9 @@ def test_missing_split_is_a_clear_error(tmp_path):
 
 
 def test_batches_have_schema_dtypes_and_cover_each_row_once(tiny_dataset):
-    dataset = BlockDataset(index_dataset(tiny_dataset)["train"], 3, train=True, seed=1)
-    batches = _all(dataset)
-    assert [len(b["image"]) for b in batches] == dataset.batch_sizes()
-    assert sum(dataset.batch_sizes()) == 8
+    dataset = PupilDataset(index_dataset(tiny_dataset)["train"], train=True, seed=1)
+    batches = _all(dataset, 3)
+    assert [len(b["image"]) for b in batches] == [3, 3, 2]
     first = batches[0]
     assert first["image"].dtype == torch.uint8 and first["image"].shape[1:] == (1, 400, 640)
     assert first["label"].dtype == torch.uint8 and first["spatial_weights"].dtype == torch.float32
@@ -52,18 +46,18 @@ def test_batches_have_schema_dtypes_and_cover_each_row_once(tiny_dataset):
 
 def test_epoch_plan_depends_on_seed_and_epoch_not_on_workers(tiny_dataset):
     index = index_dataset(tiny_dataset)["train"]
-    single = _all(BlockDataset(index, 4, train=True, seed=3), epoch=2, workers=0)
-    multi = _all(BlockDataset(index, 4, train=True, seed=3), epoch=2, workers=2)
+    single = _all(PupilDataset(index, train=True, seed=3), 4, epoch=2, workers=0)
+    multi = _all(PupilDataset(index, train=True, seed=3), 4, epoch=2, workers=2)
     for a, b in zip(single, multi, strict=True):
         for name in a:
             assert torch.equal(a[name], b[name])
-    other_epoch = _all(BlockDataset(index, 4, train=True, seed=3), epoch=3)
+    other_epoch = _all(PupilDataset(index, train=True, seed=3), 4, epoch=3)
     assert any(not torch.equal(a["image"], b["image"]) for a, b in zip(single, other_epoch))
 
 
 def test_validation_batches_are_unaugmented_and_in_order(tiny_dataset):
     index = index_dataset(tiny_dataset)["validation"]
-    batches = _all(BlockDataset(index, 4, train=False))
+    batches = _all(PupilDataset(index, train=False), 4)
     stored = ParquetReader().read(index.slices[0])
     np.testing.assert_array_equal(batches[0]["image"][:, 0].numpy(), stored["image"])
     np.testing.assert_array_equal(batches[0]["dist_map"].numpy(), stored["dist_map"])
@@ -71,7 +65,7 @@ def test_validation_batches_are_unaugmented_and_in_order(tiny_dataset):
 
 def test_scale_resizes_every_array_consistently(tiny_dataset):
     index = index_dataset(tiny_dataset)["validation"]
-    batch = _all(BlockDataset(index, 4, train=False, scale=0.25, full_labels=True))[0]
+    batch = _all(PupilDataset(index, train=False, scale=0.25, full_labels=True), 4)[0]
     assert scaled_size(0.25) == (100, 160)
     assert batch["image"].shape[2:] == (100, 160) and batch["label"].shape[1:] == (100, 160)
     assert batch["spatial_weights"].shape[1:] == (100, 160) and batch["dist_map"].shape[2:] == (100, 160)
@@ -109,61 +103,63 @@ def test_legacy_rows_are_reshaped_cast_and_enhanced(tiny_dataset, legacy_dataset
     assert old["enhance"].all() and not new["enhance"].any()
     assert old["image"].dtype == np.uint8 and old["dist_map"].dtype == np.float32
     np.testing.assert_array_equal(old["label"], new["label"])
-    batch = _all(BlockDataset(legacy["train"], 4, train=False))[0]
+    batch = _all(PupilDataset(legacy["train"], train=False), 4)[0]
     # the legacy raw images, enhanced at load time, equal the precomputed images
     np.testing.assert_array_equal(batch["image"][:, 0].numpy(), new["image"][:4])
     np.testing.assert_array_equal(enhance_image(old["image"][0]), new["image"][0])
 
 
-def _cloned(dataset, epoch=0, workers=0, **options):
-    """Consume batches one at a time, copying each before asking for the next (as training does)."""
-    return [{k: v.clone() for k, v in batch.items()} for batch in iterate_batches(dataset, epoch, workers, **options)]
-
-
-@pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("name", ["tiny_dataset", "shard_dataset"])
-def test_reused_ring_buffers_give_the_same_batches(request, name, workers):
+def test_persistent_workers_give_the_same_batches_every_epoch(request, name):
     index = index_dataset(request.getfixturevalue(name))["train"]
-    fresh = _all(BlockDataset(index, 3, train=True, seed=5), epoch=1, workers=workers)
-    dataset = BlockDataset(index, 3, train=True, seed=5)
-    with BatchLoader(dataset, workers, reuse_buffers=True) as loader:
-        for epoch in (0, 1):  # the second epoch reuses the workers and ring of the first
-            reused = [{k: v.clone() for k, v in batch.items()} for batch in loader.epoch(epoch)]
-        assert dataset.ring is not None and dataset.ring.regions == max(1, workers)
-    assert dataset.ring is None
-    for a, b in zip(fresh, reused, strict=True):
-        for name in a:
-            assert torch.equal(a[name], b[name]), name
+    fresh = [_all(PupilDataset(index, train=True, seed=5), 3, epoch=epoch) for epoch in (0, 1)]
+    loader = make_loader(PupilDataset(index, train=True, seed=5), 3, 2)
+    for epoch in (0, 1):  # the second epoch reuses the workers of the first
+        loader.sampler.set_epoch(epoch)
+        for a, b in zip(fresh[epoch], loader, strict=True):
+            for column in a:
+                assert torch.equal(a[column], b[column]), column
 
 
-def test_ring_slots_are_reused_so_a_kept_batch_is_overwritten(tiny_dataset):
-    index = index_dataset(tiny_dataset)["train"]
-    batches = list(iterate_batches(BlockDataset(index, 2, train=True, seed=0), 0, 0, reuse_buffers=True))
-    # Documented contract: a batch is valid until the next is requested; kept ones alias the ring.
-    assert batches[0]["dist_map"].data_ptr() == batches[-2]["dist_map"].data_ptr()
+def test_training_windows_shuffle_every_row_once_and_evaluation_keeps_order(tmp_path):
+    from train_fixtures import make_rows, write_vaseg_split
 
-
-def test_ring_is_off_with_pinned_memory(tiny_dataset):
-    dataset = BlockDataset(index_dataset(tiny_dataset)["validation"], 4, train=False)
-    _all_pinned = list(iterate_batches(dataset, 0, 0, pin_memory=False, reuse_buffers=False))
-    assert dataset.ring is None and len(_all_pinned) == 1
+    write_vaseg_split(tmp_path / "data" / "train-00000-of-00001.parquet", make_rows(7, 7), row_group_size=2)
+    write_vaseg_split(tmp_path / "data" / "validation-00000-of-00001.parquet", make_rows(1, 8), row_group_size=1)
+    index = index_dataset(tmp_path)["train"]
+    shuffled = EpochSampler(index, shuffle=True, seed=0, window_rows=3)
+    orders = []
+    for epoch in (0, 1):
+        shuffled.set_epoch(epoch)
+        keys = list(shuffled)
+        assert {e for e, _ in keys} == {epoch} and sorted(r for _, r in keys) == list(range(7))
+        orders.append([r for _, r in keys])
+    assert orders[0] != orders[1]
+    # windows of whole slices (rows 0-1, 2-3, 4-5, 6): each window's rows come out together
+    first_window = {r // 2 for r in orders[0][:4]}
+    assert len(first_window) == 2
+    assert [r for _, r in EpochSampler(index, shuffle=False, seed=0, window_rows=3)] == list(range(7))
 
 
 @pytest.mark.parametrize(("train", "scale"), [(True, 1.0), (True, 0.5), (False, 0.5)])
-def test_page_per_row_decoding_equals_the_pyarrow_path(shard_dataset, train, scale):
+def test_page_per_row_decoding_equals_the_pyarrow_path(shard_dataset, train, scale, monkeypatch):
     index = index_dataset(shard_dataset)["train"]
     reader = ParquetReader()
     assert all(reader.row_pages(piece) is not None for piece in index.slices)  # vaseg shards: one page per row
-    direct = _all(BlockDataset(index, 4, train=train, seed=2, scale=scale, full_labels=True), epoch=1)
-    fallback_dataset = BlockDataset(index, 4, train=train, seed=2, scale=scale, full_labels=True)
-    fallback_dataset._reader = ParquetReader(direct=False)
+    direct = _all(PupilDataset(index, train=train, seed=2, scale=scale, full_labels=True), 4, epoch=1)
+    fallback_dataset = PupilDataset(index, train=train, seed=2, scale=scale, full_labels=True)
+    fallback_dataset._reader = ParquetReader()
+    # Whole slices through pyarrow, as for another writer's shards.
+    monkeypatch.setattr(ParquetReader, "row_pages", lambda self, piece: None)
+    monkeypatch.setattr(ParquetReader, "read", ParquetReader.read_with_pyarrow)
     assert all(fallback_dataset._reader.row_pages(piece) is None for piece in index.slices)
-    fallback = _all(fallback_dataset, epoch=1)
+    fallback = _all(fallback_dataset, 4, epoch=1)
+    assert not fallback_dataset._reader._direct  # the direct chunk decoder never ran
     for a, b in zip(direct, fallback, strict=True):
         for name in a:
             assert torch.equal(a[name], b[name]), name
-    full = _all(BlockDataset(index, 8, train=False))[0]
-    stored = ParquetReader(direct=False).read(index.slices[0])
+    full = _all(PupilDataset(index, train=False), 8)[0]
+    stored = ParquetReader().read_with_pyarrow(index.slices[0])
     for name in ("image", "label", "spatial_weights", "dist_map"):
         np.testing.assert_array_equal(full[name].numpy()[:4].reshape(stored[name].shape), stored[name])
 
@@ -179,15 +175,14 @@ def test_copy_into_handles_mirrored_views_and_casts():
     np.testing.assert_array_equal(small, (src * 100).astype(np.uint8))
 
 
-def test_an_unfinished_epoch_stops_the_workers_and_the_next_epoch_is_whole(shard_dataset):
+def test_an_unfinished_epoch_leaves_the_next_epoch_whole(shard_dataset):
     index = index_dataset(shard_dataset)["train"]
-    expected = _all(BlockDataset(index, 2, train=True, seed=4), epoch=1)
-    dataset = BlockDataset(index, 2, train=True, seed=4)
-    with BatchLoader(dataset, 2, reuse_buffers=True) as loader:
-        for batch in loader.epoch(0):
-            break  # the generator is closed here: workers stop, the ring is dropped
-        assert dataset.ring is None and loader._loader is None
-        again = [{k: v.clone() for k, v in batch.items()} for batch in loader.epoch(1)]
+    expected = _all(PupilDataset(index, train=True, seed=4), 2, epoch=1)
+    loader = make_loader(PupilDataset(index, train=True, seed=4), 2, 2)
+    for batch in loader:
+        break  # epoch 0 left after one batch: the persistent workers still hold its prefetched batches
+    loader.sampler.set_epoch(1)
+    again = list(loader)
     assert len(again) == len(expected)
     for a, b in zip(expected, again, strict=True):
         for name in a:
@@ -206,19 +201,15 @@ def test_copy_into_mirrors_in_place_and_skips_self_copies():
         np.testing.assert_array_equal(data, before)
 
 
-def test_workers_wait_for_released_slots_when_blocks_outnumber_them(tmp_path):
+def test_small_row_groups_read_through_workers_in_order(tmp_path):
     from train_fixtures import make_rows, write_vaseg_split
 
-    # Row groups of one row and evaluation batches of one: 8 blocks, 4 per worker, more than its 3 slots.
+    # Row groups of one row and evaluation batches of one: more batches than workers prefetch.
     write_vaseg_split(tmp_path / "data" / "train-00000-of-00001.parquet", make_rows(8, 7), row_group_size=1)
     write_vaseg_split(tmp_path / "data" / "validation-00000-of-00001.parquet", make_rows(1, 8), row_group_size=1)
     index = index_dataset(tmp_path)["train"]
-    expected = _all(BlockDataset(index, 1, train=False), epoch=0)
-    dataset = BlockDataset(index, 1, train=False)
-    with BatchLoader(dataset, 2, reuse_buffers=True) as loader:
-        got = [{k: v.clone() for k, v in batch.items()} for batch in loader.epoch(0)]
-        assert len(dataset.blocks) == 8 and dataset.ring.slots == 3
-        assert dataset.ring.released.tolist() == [4, 4]
+    expected = _all(PupilDataset(index, train=False), 1)
+    got = _all(PupilDataset(index, train=False), 1, workers=2)
     assert len(got) == len(expected) == 8
     for a, b in zip(expected, got, strict=True):
         for name in a:

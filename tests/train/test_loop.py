@@ -9,7 +9,10 @@ import torch
 from visionassist_seg.errors import VasegError
 from visionassist_seg.settings import load_settings
 from visionassist_seg.train import loop
-from visionassist_seg.train.loop import METRIC_FIELDS, load_checkpoint, resolve_device, train
+from visionassist_seg.train.checkpoint import load_checkpoint
+from visionassist_seg.train.device import resolve_device
+from visionassist_seg.train.loop import train
+from visionassist_seg.train.records import METRIC_FIELDS
 
 TIMING = ("seconds", "samples_per_s")
 

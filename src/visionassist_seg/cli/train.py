@@ -111,7 +111,7 @@ def train(
         if settings.resume is not None:  # checked here, before anything is uploaded or started on Modal
             import torch
 
-            from visionassist_seg.train.loop import load_checkpoint
+            from visionassist_seg.train.checkpoint import load_checkpoint
             from visionassist_seg.train.resume import resumed_settings
 
             settings = resumed_settings(settings, load_checkpoint(settings.resume, torch.device("cpu")))

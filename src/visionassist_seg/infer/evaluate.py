@@ -1,6 +1,6 @@
 """`vaseg evaluate`: a model's pupil IoU, mIoU and challenge score over a dataset split, plus per-sample errors.
 
-The split is read by the training loader (`index_dataset`, `BlockDataset`) and scored by
+The split is read by the training loader (`index_dataset`, `PupilDataset`, `make_loader`) and scored by
 the training metrics (`IoUAccumulator`, `challenge_score`), so a checkpoint's numbers
 equal the validation numbers its training run logged. A `.pt` checkpoint runs at its
 training scale exactly as the training loop's validation does; an ONNX model takes the
@@ -26,10 +26,11 @@ from visionassist_seg.infer.models import OnnxSegmenter, TorchSegmenter, count_o
 from visionassist_seg.infer.overlay import draw_evaluation
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.export import upsample_logits
-from visionassist_seg.train.loader import BlockDataset, SplitIndex, index_dataset, iterate_batches
-from visionassist_seg.train.loop import amp_dtype_for, to_device
+from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
+from visionassist_seg.train.device import amp_dtype_for, to_device
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import count_parameters
+from visionassist_seg.train.split_index import SplitIndex, index_dataset
 
 
 @dataclass
@@ -121,21 +122,23 @@ def evaluate_model(
     Memory holds one batch (and the ``worst`` overlay images), whatever the split's size.
     """
     scale = segmenter.scale if isinstance(segmenter, TorchSegmenter) else 1.0
-    data = BlockDataset(index, batch_size, train=False, scale=scale, full_labels=scale < 1)
+    # The dataset and loader the training loop's validation reads (no pinning: batches stay on the CPU for scoring).
+    batches = make_loader(PupilDataset(index, train=False, scale=scale, full_labels=scale < 1), batch_size, workers)
     names = iter(_filenames(index))
     iou = IoUAccumulator(2)
     samples: list[SampleResult] = []
     kept: list[tuple] = []  # heap of the worst samples so far, highest IoU on top
-    for images, labels, logits in _predictions(segmenter, iterate_batches(data, 0, workers, reuse_buffers=True)):
-        prediction = torch.from_numpy(pupil_mask(logits))
-        iou.update(prediction, torch.from_numpy(labels))
-        for k in range(len(labels)):
-            result = _score(len(samples), next(names, None), logits[k], prediction[k].numpy(), labels[k])
-            samples.append(result)
-            if overlays_dir is not None and worst > 0:
-                entry = (-result.iou, -result.index, result, images[k].copy(), labels[k].copy(), prediction[k].numpy().copy())
-                (heapq.heappush if len(kept) < worst else heapq.heappushpop)(kept, entry)
-        on_samples(len(labels))
+    with stopping_workers(batches):
+        for images, labels, logits in _predictions(segmenter, batches):
+            prediction = torch.from_numpy(pupil_mask(logits))
+            iou.update(prediction, torch.from_numpy(labels))
+            for k in range(len(labels)):
+                result = _score(len(samples), next(names, None), logits[k], prediction[k].numpy(), labels[k])
+                samples.append(result)
+                if overlays_dir is not None and worst > 0:
+                    entry = (-result.iou, -result.index, result, images[k].copy(), labels[k].copy(), prediction[k].numpy().copy())
+                    (heapq.heappush if len(kept) < worst else heapq.heappushpop)(kept, entry)
+            on_samples(len(labels))
     if not samples:
         raise VasegError(f"The {index.split} split of {dataset} has no rows to evaluate. Check --dataset/--hf-repo and --limit.")
     ranked = sorted(samples, key=lambda s: (s.iou, -(s.center_error or 0.0), s.index))[: max(0, worst)]

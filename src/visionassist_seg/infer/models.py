@@ -114,7 +114,8 @@ class TorchSegmenter:
         import torch
 
         from visionassist_seg.train.export import DeviceModel
-        from visionassist_seg.train.loop import load_checkpoint, resolve_device
+        from visionassist_seg.train.checkpoint import load_checkpoint
+        from visionassist_seg.train.device import resolve_device
         from visionassist_seg.train.model import ShallowNet
 
         if threads:

@@ -1,14 +1,15 @@
-"""ShallowNet training: `train_one_epoch`, `evaluate`, checkpoints, metrics.csv, and `train` tying them together.
+"""ShallowNet training: `train` runs `train_one_epoch` and `evaluate` epoch after epoch, checkpointing each.
 
-`train(settings)` reads everything from `Settings` and never touches the CLI, so the
-same call runs locally and inside a Modal container.
+Read top to bottom: the two passes over the data, then `train`, which locks the run
+folder, builds the model and the data loaders, resumes or starts from weights, and per
+epoch trains, validates, stops on non-finite values before anything is saved, writes
+last.pt/best.pt (`train.checkpoint`) and metrics.csv (`train.records`), and at the end
+exports best.onnx (`train.finish`). `train(settings)` reads everything from `Settings`
+and never touches the CLI, so the same call runs locally and inside a Modal container.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 import random
 import shutil
 import time
@@ -22,25 +23,23 @@ import torch
 from visionassist_seg.console import console, err_console, styled
 from visionassist_seg.errors import VasegError
 from visionassist_seg.folder_lock import folder_lock
-from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.settings import Settings
-from visionassist_seg.train.export import DeviceModel, export_onnx, upsample_logits
-from visionassist_seg.train.loader import BatchLoader, BlockDataset, SplitIndex, index_dataset, scaled_size
+from visionassist_seg.train.checkpoint import RunState, load_checkpoint, save_checkpoint
+from visionassist_seg.train.device import amp_dtype_for, resolve_device, to_device
+from visionassist_seg.train.export import upsample_logits
+from visionassist_seg.train.finish import export_best
+from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
+from visionassist_seg.train.model import scaled_size
 from visionassist_seg.train.losses import alpha_at, combined_loss
 from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
 from visionassist_seg.train.model import ShallowNet, count_parameters
+from visionassist_seg.train.records import MlflowRun, write_config, write_metrics
 from visionassist_seg.train.resume import recipe_of, resumed_settings
-from visionassist_seg.train.weights import is_state_dict, is_torch_file, load_state, read_torch_file, read_weights
+from visionassist_seg.train.split_index import SplitIndex, index_dataset
+from visionassist_seg.train.weights import load_state, read_weights
 
-METRIC_FIELDS = (
-    "epoch", "train_loss", "val_loss", "val_pupil_iou", "val_background_iou", "val_miou",
-    "challenge_score", "lr", "alpha", "seconds", "samples_per_s",
-)  # fmt: skip
-OVERLAY_IMAGES = 4
 PROGRESS_EVERY = 5  # batches between progress refreshes (each refresh syncs the GPU once)
-# What a checkpoint must hold for --resume to continue exactly.
-RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "metrics", "best", "rng")
 
 
 @dataclass
@@ -76,61 +75,13 @@ class EvalStats:
     samples: int
 
 
-def resolve_device(name: str) -> torch.device:
-    """Return the torch device for ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+@dataclass(frozen=True)
+class RunDevice:
+    """Where and how batches run: the device, its autocast dtype (None: float32) and the memory layout."""
 
-    Raises:
-        VasegError: the named device is not available here.
-    """
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise VasegError(f"Unknown --device {name!r}. Use auto, cpu, cuda, cuda:N or mps.", exit_code=2) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise VasegError(f"--device {name} asked for CUDA, but this torch ({torch.__version__}) sees no CUDA GPU. Use --device cpu or auto.")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise VasegError(f"--device {name} asked for Apple MPS, which is not available here. Use --device cpu or auto.")
-    return device
-
-
-def amp_dtype_for(device: torch.device, amp: bool) -> torch.dtype | None:
-    """Return the autocast dtype (bfloat16 where supported, else float16) on CUDA with ``amp``; None otherwise."""
-    if not amp or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def resolve_dataset(settings: Settings) -> Path:
-    """Return the local folder of parquet shards to train on, downloading from the Hub when the source says so."""
-    from visionassist_seg.data.training_folder import local_training_folder
-
-    folder = local_training_folder(settings)
-    if folder is None:
-        from visionassist_seg.hub import download_dataset
-
-        return download_dataset(settings.hf_repo, revision=settings.hf_revision)
-    if not folder.is_dir():
-        raise VasegError(
-            f"Dataset folder {folder} does not exist. Pass --dataset a `vaseg precompute` output folder, "
-            "or --hf-repo a Hub dataset id."
-        )
-    return folder
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool) -> dict[str, torch.Tensor]:
-    """Return the batch on ``device``: image as float (channels_last if asked), label as int64."""
-    non_blocking = device.type == "cuda"
-    out = {name: tensor.to(device, non_blocking=non_blocking) for name, tensor in batch.items()}
-    image = out["image"].float()
-    out["image"] = image.contiguous(memory_format=torch.channels_last) if channels_last else image
-    out["label"] = out["label"].long()
-    return out
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
 
 
 def train_one_epoch(
@@ -248,158 +199,6 @@ def evaluate(
     return EvalStats(float(total) / samples, iou.per_class(), iou.mean(), samples)
 
 
-def capture_rng() -> dict:
-    """Return the states of every random generator training touches (torch, CUDA, numpy, random)."""
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": _numpy_state_to_lists(np.random.get_state(legacy=False)),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict) -> None:
-    """Restore the generator states saved by `capture_rng`."""
-    torch.set_rng_state(state["torch"])
-    numpy_state = dict(state["numpy"])
-    numpy_state["state"] = {"key": np.asarray(state["numpy"]["state"]["key"], dtype=np.uint32), "pos": state["numpy"]["state"]["pos"]}
-    np.random.set_state(numpy_state)
-    random.setstate(_as_tuples(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _numpy_state_to_lists(state: dict) -> dict:
-    # Plain lists and ints, so the checkpoint loads with torch.load(weights_only=True).
-    return {**state, "state": {"key": state["state"]["key"].tolist(), "pos": int(state["state"]["pos"])}}
-
-
-def _as_tuples(value):
-    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically (a crash mid-write leaves the previous file intact)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def load_checkpoint(path: Path, device: torch.device) -> dict:
-    """Return a training checkpoint written by `save_checkpoint`, with every key a resume needs.
-
-    Raises:
-        VasegError: the file is missing or unreadable, holds weights only (a state dict or an
-            ONNX file: use ``--init-from``), or lacks some of `RESUME_KEYS`.
-    """
-    if not Path(path).is_file():
-        raise VasegError(f"Checkpoint {path} does not exist. Pass --resume the last.pt of an earlier run.")
-    if not is_torch_file(path):
-        raise _weights_only(path, "an ONNX file")
-    state = read_torch_file(path, device)
-    if is_state_dict(state):
-        raise _weights_only(path, "a plain state dict")
-    if not isinstance(state, dict):
-        raise VasegError(f"{path} is not a vaseg training checkpoint. Pass --resume a last.pt written by `vaseg train`.")
-    missing = [key for key in RESUME_KEYS if key not in state]
-    if missing:
-        hint = f" To start a new run from its weights, pass --init-from {path}." if is_state_dict(state.get("model")) else ""
-        raise VasegError(
-            f"Checkpoint {path} lacks {', '.join(missing)}, which --resume needs to continue a run exactly. "
-            f"Pass --resume a last.pt written by `vaseg train`.{hint}"
-        )
-    return state
-
-
-def _weights_only(path: Path, what: str) -> VasegError:
-    return VasegError(
-        f"{path} is {what}: model weights without the optimiser, scheduler and epoch that --resume continues. "
-        f"To start a new run from these weights, pass --init-from {path} instead of --resume."
-    )
-
-
-def init_weights(model: torch.nn.Module, path: Path) -> None:
-    """Load the weights of ``path`` (checkpoint, state dict or ONNX) into ``model`` for a fresh run."""
-    weights = read_weights(path)
-    load_state(model, weights.state, path)
-    console.print(f"Starting from the weights in {path} ({weights.kind}): new optimiser, epoch 0.", highlight=False)
-
-
-def write_metrics(path: Path, rows: list[dict]) -> None:
-    """Rewrite metrics.csv with one row per finished epoch (rewritten whole, so resume cannot duplicate rows)."""
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRIC_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-class MlflowRun:
-    """Logs params, per-epoch metrics and artifacts to MLflow when it is installed and MLFLOW_TRACKING_URI is set."""
-
-    def __init__(self, settings: Settings, run_name: str) -> None:
-        self.mlflow = None
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            return
-        try:
-            import mlflow
-        except ImportError:
-            return
-        self.mlflow = mlflow
-        mlflow.start_run(run_name=run_name)
-        params = {k: v for k, v in settings.masked_dump().items() if not k.startswith(("hf_token", "modal_"))}
-        mlflow.log_params({k: str(v) for k, v in params.items()})
-
-    def log_epoch(self, row: dict) -> None:
-        if self.mlflow is not None:
-            self.mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
-
-    def finish(self, run_dir: Path) -> None:
-        if self.mlflow is not None:
-            self.mlflow.log_artifacts(str(run_dir))
-            self.mlflow.end_run()
-
-
-def _progress(enabled: bool):  # -> rich.progress.Progress
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}", markup=False),
-        console=err_console,
-        transient=True,
-        disable=not enabled,
-    )
-
-
-def _compile(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
-        raise VasegError("--compile on CPU needs a C++ compiler on PATH (g++ or clang++). Install one or pass --no-compile.")
-    return torch.compile(model)
-
-
-def _announce_legacy(indexes: dict[str, SplitIndex], folder: Path) -> None:
-    legacy = sum(len(index.legacy_shards) for index in indexes.values())
-    if legacy:
-        err_console.print(
-            styled("Legacy dataset format", "yellow", f" in {folder}: {legacy} shard(s) have no 'preprocessed' column "
-            "(flat lists, raw images). Gamma + CLAHE are applied at load time; re-run `vaseg precompute` "
-            "for faster loading."),
-            highlight=False,
-        )
-
-
-def _write_config(settings: Settings, run_dir: Path, extra: dict) -> None:
-    config = {**settings.masked_dump(), **extra}
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
-
-
 def train(settings: Settings, *, progress: bool = True) -> TrainResult:
     """Train ShallowNet as `settings` say; return where the run's files are and its best validation IoU.
 
@@ -413,6 +212,8 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
         VasegError: the run folder cannot be made or is in use; a resume setting conflicts
             with the checkpoint (exit 2); training diverged; bad data or checkpoint.
     """
+    if settings.resume is not None and settings.init_from is not None:
+        raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
     run_dir = Path(settings.run_dir)
     make_run_dir(run_dir)
     with folder_lock(run_dir, "training"):
@@ -437,124 +238,198 @@ def make_run_dir(run_dir: Path) -> None:
         ) from None
 
 
+def resolve_dataset(settings: Settings) -> Path:
+    """Return the local folder of parquet shards to train on, downloading from the Hub when the source says so."""
+    from visionassist_seg.data.training_folder import local_training_folder
+
+    folder = local_training_folder(settings)
+    if folder is None:
+        from visionassist_seg.hub import download_dataset
+
+        return download_dataset(settings.hf_repo, revision=settings.hf_revision)
+    if not folder.is_dir():
+        raise VasegError(
+            f"Dataset folder {folder} does not exist. Pass --dataset a `vaseg precompute` output folder, "
+            "or --hf-repo a Hub dataset id."
+        )
+    return folder
+
+
 def _train_in_locked_folder(settings: Settings, progress: bool) -> TrainResult:
     """Run `train` once the run folder is locked and the settings are final."""
     device = resolve_device(settings.device)
-    amp_dtype = amp_dtype_for(device, settings.amp)
-    channels_last = device.type in ("cpu", "cuda")
+    how = RunDevice(device, amp_dtype_for(device, settings.amp), channels_last=device.type in ("cpu", "cuda"))
     torch.manual_seed(settings.seed)
     np.random.seed(settings.seed)
     random.seed(settings.seed)
-
     folder = resolve_dataset(settings)
     indexes = index_dataset(folder, settings.train_limit)
     _announce_legacy(indexes, folder)
     run_dir = Path(settings.run_dir)
-    recipe = recipe_of(settings, folder)
     height, width = scaled_size(settings.scale)
-
-    model = ShallowNet(dropout=settings.dropout).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    parameters = count_parameters(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=settings.patience)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-
-    start_epoch, history, best = 0, [], {"pupil_iou": -1.0, "miou": 0.0, "epoch": 0}
-    if settings.resume is not None and settings.init_from is not None:
-        raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
-    if settings.init_from is not None:
-        init_weights(model, settings.init_from)
-    if settings.resume is not None:
-        state = load_checkpoint(settings.resume, device)
-        load_state(model, state["model"], settings.resume)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, history, best = int(state["epoch"]), list(state["metrics"]), dict(state["best"])
-        restore_rng(state["rng"])
-        console.print(f"Resuming {settings.resume} after epoch {start_epoch}.", highlight=False)
-
-    _write_config(
+    run = _start_run(settings, how)
+    parameters = count_parameters(run.model)
+    write_config(
         settings,
         run_dir,
-        {"resolved_device": str(device), "amp_dtype": str(amp_dtype), "dataset_dir": str(folder),
+        {"resolved_device": str(device), "amp_dtype": str(how.amp_dtype), "dataset_dir": str(folder),
          "train_rows": indexes["train"].rows, "validation_rows": indexes["validation"].rows,
          "train_height": height, "train_width": width, "parameters": parameters},
     )  # fmt: skip
-    net = _compile(model, device) if settings.compile else model
-    train_data = BlockDataset(indexes["train"], settings.batch_size, train=True, seed=settings.seed, scale=settings.scale)
-    val_data = BlockDataset(
-        indexes["validation"], settings.batch_size, train=False, seed=settings.seed, scale=settings.scale,
-        full_labels=settings.scale < 1,
-    )  # fmt: skip
-    workers = settings.workers
-    pin = device.type == "cuda"
+    net = _compile(run.model, device) if settings.compile else run.model
+    train_loader, val_loader = _loaders(indexes, settings, device)
     mlflow_run = MlflowRun(settings, run_dir.name)
     console.print(
         f"Training ShallowNet ({parameters:,} parameters) on {device} at {height}x{width}: "
         f"{indexes['train'].rows} train / {indexes['validation'].rows} validation samples, "
-        f"epochs {start_epoch + 1}..{settings.epochs}, batch {settings.batch_size}, {workers} loader workers.",
+        f"epochs {run.epoch + 1}..{settings.epochs}, batch {settings.batch_size}, {settings.workers} loader workers.",
         highlight=False,
     )
-    # Batches are read one at a time, so the loaders reuse their shared-memory buffers.
-    train_loader = BatchLoader(train_data, workers, pin_memory=pin, reuse_buffers=True)
-    val_loader = BatchLoader(val_data, workers, pin_memory=pin, reuse_buffers=True)
-    with _progress(progress) as bar, train_loader, val_loader:
+    extra = {
+        "settings": settings.masked_dump(), "recipe": recipe_of(settings, folder),
+        "model_config": {"dropout": settings.dropout, "scale": settings.scale, "height": height, "width": width},
+    }  # fmt: skip
+    start_epoch = run.epoch
+    with _progress(progress) as bar, stopping_workers(train_loader, val_loader):
         for epoch in range(start_epoch, settings.epochs):
-            alpha = alpha_at(epoch, settings.epochs)
-            lr = optimizer.param_groups[0]["lr"]
             task = bar.add_task(f"epoch {epoch + 1}/{settings.epochs}", total=indexes["train"].rows, info="")
-            report = _progress_callback(bar, task)
-            stats = train_one_epoch(
-                net, train_loader.epoch(epoch), optimizer, scaler,
-                alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last, on_progress=report,
-                epoch=epoch + 1,
-            )  # fmt: skip
-            bar.update(task, description=f"epoch {epoch + 1} validation")
-            val = evaluate(
-                net, val_loader.epoch(epoch),
-                alpha=alpha, device=device, amp_dtype=amp_dtype, channels_last=channels_last,
-            )  # fmt: skip
+            row, improved = _fit_epoch(run, net, (train_loader, val_loader), settings, how, (bar, task))
             bar.remove_task(task)
-            _check_finite_epoch(model, val.loss, epoch + 1, optimizer)
-            scheduler.step(val.loss)
-            row = {
-                "epoch": epoch + 1, "train_loss": round(stats.loss, 6), "val_loss": round(val.loss, 6),
-                "val_pupil_iou": round(val.iou[1], 6), "val_background_iou": round(val.iou[0], 6),
-                "val_miou": round(val.miou, 6), "challenge_score": round(challenge_score(val.miou, parameters), 6),
-                "lr": lr, "alpha": round(alpha, 6), "seconds": round(stats.seconds, 2),
-                "samples_per_s": round(stats.samples / max(stats.seconds, 1e-9), 2),
-            }  # fmt: skip
-            history.append(row)
-            improved = val.iou[1] > best["pupil_iou"]
-            if improved:
-                best = {"pupil_iou": val.iou[1], "miou": val.miou, "epoch": epoch + 1}
-            state = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "epoch": epoch + 1, "settings": settings.masked_dump(),
-                "metrics": history, "best": best, "rng": capture_rng(), "recipe": recipe,
-                "model_config": {"dropout": settings.dropout, "scale": settings.scale, "height": height, "width": width},
-            }  # fmt: skip
-            save_checkpoint(run_dir / "last.pt", state)
-            if improved:
-                save_checkpoint(run_dir / "best.pt", state)
-            write_metrics(run_dir / "metrics.csv", history)
+            _save_epoch(run, run_dir, improved, extra)
             mlflow_run.log_epoch(row)
-            console.print(
-                f"epoch {epoch + 1}/{settings.epochs}  train_loss {stats.loss:.4f}  val_loss {val.loss:.4f}  "
-                f"pupil IoU {val.iou[1]:.4f}  mIoU {val.miou:.4f}  lr {lr:.1e}  alpha {alpha:.3f}  "
-                f"{stats.seconds:.1f}s  {row['samples_per_s']:.1f} samples/s" + ("  *best*" if improved else ""),
-                highlight=False,
-            )
-    onnx_path = _finish(run_dir, history, indexes["validation"], settings, device)
+            _print_epoch(row, settings.epochs, improved)
+    onnx_path = export_best(run_dir, run.history, indexes["validation"], settings)
     mlflow_run.finish(run_dir)
     return TrainResult(
-        run_dir=run_dir, best_pupil_iou=float(best["pupil_iou"]), best_miou=float(best["miou"]),
-        epochs_run=max(0, settings.epochs - start_epoch), onnx_path=onnx_path, best_epoch=int(best["epoch"]),
-        device=str(device), metrics=history,
+        run_dir=run_dir, best_pupil_iou=float(run.best["pupil_iou"]), best_miou=float(run.best["miou"]),
+        epochs_run=max(0, settings.epochs - start_epoch), onnx_path=onnx_path, best_epoch=int(run.best["epoch"]),
+        device=str(device), metrics=run.history,
     )  # fmt: skip
+
+
+def _start_run(settings: Settings, how: RunDevice) -> RunState:
+    """Return the run's model, optimiser, scheduler and scaler on the device: new, from ``--init-from`` weights, or resumed."""
+    model = ShallowNet(dropout=settings.dropout).to(how.device)
+    if how.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=settings.patience)
+    scaler = torch.amp.GradScaler(how.device.type, enabled=how.amp_dtype == torch.float16)
+    run = RunState(model, optimizer, scheduler, scaler)
+    if settings.init_from is not None:
+        init_weights(model, settings.init_from)
+    if settings.resume is not None:
+        run.resume(settings.resume, how.device)
+        console.print(f"Resuming {settings.resume} after epoch {run.epoch}.", highlight=False)
+    return run
+
+
+def init_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load the weights of ``path`` (checkpoint, state dict or ONNX) into ``model`` for a fresh run."""
+    weights = read_weights(path)
+    load_state(model, weights.state, path)
+    console.print(f"Starting from the weights in {path} ({weights.kind}): new optimiser, epoch 0.", highlight=False)
+
+
+def _loaders(indexes: dict[str, SplitIndex], settings: Settings, device: torch.device) -> tuple:
+    """Return the train and validation DataLoaders (validation keeps 400x640 labels below full scale)."""
+    train_data = PupilDataset(indexes["train"], train=True, seed=settings.seed, scale=settings.scale)
+    val_data = PupilDataset(
+        indexes["validation"], train=False, seed=settings.seed, scale=settings.scale, full_labels=settings.scale < 1
+    )
+    pin = device.type == "cuda"
+    return (
+        make_loader(train_data, settings.batch_size, settings.workers, pin_memory=pin),
+        make_loader(val_data, settings.batch_size, settings.workers, pin_memory=pin),
+    )
+
+
+def _fit_epoch(
+    run: RunState, net: torch.nn.Module, loaders: tuple, settings: Settings, how: RunDevice, progress: tuple
+) -> tuple[dict, bool]:
+    """Train and validate epoch ``run.epoch + 1``; advance ``run`` and return its metrics row and whether it is the best.
+
+    ``progress`` is the (bar, task) the epoch reports to.
+
+    Raises:
+        VasegError: a loss or weight went NaN or infinite (``run`` is then left as it was saved).
+    """
+    epoch = run.epoch
+    train_loader, val_loader = loaders
+    alpha = alpha_at(epoch, settings.epochs)
+    lr = run.optimizer.param_groups[0]["lr"]
+    train_loader.sampler.set_epoch(epoch)
+    stats = train_one_epoch(
+        net, train_loader, run.optimizer, run.scaler, alpha=alpha, device=how.device, amp_dtype=how.amp_dtype,
+        channels_last=how.channels_last, on_progress=_progress_callback(*progress), epoch=epoch + 1,
+    )  # fmt: skip
+    progress[0].update(progress[1], description=f"epoch {epoch + 1} validation")
+    val = evaluate(net, val_loader, alpha=alpha, device=how.device, amp_dtype=how.amp_dtype, channels_last=how.channels_last)
+    _check_finite_epoch(run.model, val.loss, epoch + 1, run.optimizer)
+    run.scheduler.step(val.loss)
+    parameters = count_parameters(run.model)
+    row = {
+        "epoch": epoch + 1, "train_loss": round(stats.loss, 6), "val_loss": round(val.loss, 6),
+        "val_pupil_iou": round(val.iou[1], 6), "val_background_iou": round(val.iou[0], 6),
+        "val_miou": round(val.miou, 6), "challenge_score": round(challenge_score(val.miou, parameters), 6),
+        "lr": lr, "alpha": round(alpha, 6), "seconds": round(stats.seconds, 2),
+        "samples_per_s": round(stats.samples / max(stats.seconds, 1e-9), 2),
+    }  # fmt: skip
+    run.epoch, improved = epoch + 1, val.iou[1] > run.best["pupil_iou"]
+    run.history.append(row)
+    if improved:
+        run.best = {"pupil_iou": val.iou[1], "miou": val.miou, "epoch": epoch + 1}
+    return row, improved
+
+
+def _save_epoch(run: RunState, run_dir: Path, improved: bool, extra: dict) -> None:
+    """Write last.pt (and best.pt when the epoch improved) and metrics.csv for the epoch just finished."""
+    state = run.checkpoint(**extra)
+    save_checkpoint(run_dir / "last.pt", state)
+    if improved:
+        save_checkpoint(run_dir / "best.pt", state)
+    write_metrics(run_dir / "metrics.csv", run.history)
+
+
+def _print_epoch(row: dict, epochs: int, improved: bool) -> None:
+    console.print(
+        f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+        f"pupil IoU {row['val_pupil_iou']:.4f}  mIoU {row['val_miou']:.4f}  lr {row['lr']:.1e}  alpha {row['alpha']:.3f}  "
+        f"{row['seconds']:.1f}s  {row['samples_per_s']:.1f} samples/s" + ("  *best*" if improved else ""),
+        highlight=False,
+    )
+
+
+def _compile(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        raise VasegError("--compile on CPU needs a C++ compiler on PATH (g++ or clang++). Install one or pass --no-compile.")
+    return torch.compile(model)
+
+
+def _announce_legacy(indexes: dict[str, SplitIndex], folder: Path) -> None:
+    legacy = sum(len(index.legacy_shards) for index in indexes.values())
+    if legacy:
+        err_console.print(
+            styled("Legacy dataset format", "yellow", f" in {folder}: {legacy} shard(s) have no 'preprocessed' column "
+            "(flat lists, raw images). Gamma + CLAHE are applied at load time; re-run `vaseg precompute` "
+            "for faster loading."),
+            highlight=False,
+        )
+
+
+def _progress(enabled: bool):  # -> rich.progress.Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}", markup=False),
+        console=err_console,
+        transient=True,
+        disable=not enabled,
+    )
 
 
 def _progress_callback(bar, task) -> Callable[[int, float], None]:
@@ -566,50 +441,3 @@ def _progress_callback(bar, task) -> Callable[[int, float], None]:
 
     return report
 
-
-def _finish(run_dir: Path, history: list[dict], val_index: SplitIndex, settings: Settings, device: torch.device) -> Path | None:
-    """Export best.pt to best.onnx and draw the plots; return the ONNX path (None if no epoch finished)."""
-    best_path = run_dir / "best.pt"
-    if not history or not best_path.is_file():
-        return None
-    state = load_checkpoint(best_path, torch.device("cpu"))
-    model = ShallowNet(dropout=settings.dropout)
-    load_state(model, state["model"], best_path)
-    model.eval()
-    scale = float(state["model_config"]["scale"])
-    images, labels = _overlay_samples(val_index)
-    onnx_path = run_dir / "best.onnx"
-    # Checked on real validation frames: what the device will feed it.
-    difference = export_onnx(model, onnx_path, scale=scale, seed=settings.seed, frames=images[:2, None].astype(np.float32))
-    console.print(f"Exported {onnx_path} (onnxruntime vs torch max logit difference {difference:.1e}).", highlight=False)
-    from visionassist_seg.train.plots import plot_curves, plot_overlays
-
-    plots = run_dir / "plots"
-    plot_curves(history, plots)
-    with torch.no_grad():
-        predictions = DeviceModel(model, scale)(torch.from_numpy(images[:, None].astype(np.float32))).argmax(1).numpy()
-    plot_overlays(images, labels, predictions, plots / "overlays.png")
-    return onnx_path
-
-
-def _overlay_samples(index: SplitIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Return the first `OVERLAY_IMAGES` images (enhanced as the loader does) and labels of ``index``.
-
-    Reads only those rows' image and label columns from the first slice's row group.
-    """
-    from visionassist_seg.data.reader import read_batches
-
-    piece = index.slices[0]
-    rows = min(OVERLAY_IMAGES, piece.rows)
-    columns = ["image", "label"] + ([] if piece.legacy else ["preprocessed"])
-    batches = read_batches(Path(piece.path), columns=columns, batch_size=piece.start + rows, row_groups=[piece.row_group])
-    try:
-        batch = next(batches)
-    finally:
-        batches.close()
-    window = slice(piece.start, piece.start + rows)
-    images = batch["image"][window].astype(np.uint8)  # legacy shards may store int64
-    labels = batch["label"][window].astype(np.uint8)
-    enhance = [True] * rows if piece.legacy else [not flag for flag in batch["preprocessed"][window]]
-    images = np.stack([enhance_image(np.ascontiguousarray(im)) if flag else im for im, flag in zip(images, enhance)])
-    return images, labels

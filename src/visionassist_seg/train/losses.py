@@ -1,15 +1,14 @@
 """The ShallowNet training loss: weighted cross-entropy, generalised Dice and surface loss.
 
-Pure functions first, thin `nn.Module` wrappers after (REFERENCE.md section 4). Every
-function computes in float32 whatever the logits' dtype, so mixed precision cannot
-underflow the Dice sums.
+Pure functions (REFERENCE.md section 4); the training loop calls `combined_loss` with
+the epoch's `alpha_at`. Every function computes in float32 whatever the logits' dtype,
+so mixed precision cannot underflow the Dice sums.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 DICE_EPSILON = 1e-5
 ALPHA_EPOCHS = 125
@@ -86,15 +85,3 @@ def combined_loss(
         + (1.0 - alpha) * surface_loss(logits, dist_map)
     )
 
-
-class CombinedLoss(nn.Module):
-    """`combined_loss` as a module; set ``alpha`` each epoch from `alpha_at`."""
-
-    def __init__(self, alpha: float = 1.0) -> None:
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(
-        self, logits: torch.Tensor, target: torch.Tensor, spatial_weights: torch.Tensor, dist_map: torch.Tensor
-    ) -> torch.Tensor:
-        return combined_loss(logits, target, spatial_weights, dist_map, self.alpha)
