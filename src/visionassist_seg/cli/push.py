@@ -26,7 +26,7 @@ def push(
     """Publish a precomputed dataset folder to a Hub dataset repository, so that the Hub copy equals it.
 
     Uploads the folder as it is (README.md, the parquet files in whatever layout,
-    manifest.json), leaving out only vaseg's private state (.vaseg/, .vaseg.lock). Dataset
+    manifest.json), leaving out only vaseg's private state (.vaseg/, .vaseg.lock, temporary .*.tmp files). Dataset
     files on the Hub that the folder no longer has (shards of an earlier push with another
     shard size) are deleted in the same commit. Runs the structure, schema and value checks
     first (refuses a failing dataset unless --force). Token: HF_TOKEN (or VASEG_HF_TOKEN) or

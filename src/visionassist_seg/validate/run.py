@@ -187,7 +187,7 @@ def _manifest_row(manifest: ManifestPlan | None, digests: dict[str, str], local:
     if manifest is None:
         if local:
             return CheckRow(check, WARN, f"no {MANIFEST}: row counts and checksums not verified")
-        return CheckRow(check, SKIP, f"no {MANIFEST} on the Hub (push uploads data/ and README.md only)")
+        return CheckRow(check, SKIP, f"no {MANIFEST} in the Hub repository (datasets pushed by older vaseg or other tools have none): row counts and checksums not verified")
     problems = list(manifest.problems)
     for relative, digest in sorted(digests.items()):
         want = manifest.expected[relative][2]
