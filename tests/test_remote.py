@@ -343,7 +343,24 @@ def test_train_function_definition(monkeypatch):
     assert isinstance(options["image"], modal.Image)
 
 
-def test_train_image_recipe_pins_local_versions_with_cuda_torch():
+@pytest.fixture
+def declared_requirements(monkeypatch):
+    """The package's requirements as this checkout's pyproject.toml declares them (not an older install's metadata)."""
+    import tomllib
+    from importlib import metadata
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"]) + [
+        f'{requirement}; extra == "{extra}"'
+        for extra, requirements in project["optional-dependencies"].items()
+        for requirement in requirements
+    ]
+    real = metadata.requires
+    monkeypatch.setattr(metadata, "requires", lambda name: declared if name == remote_app.DISTRIBUTION else real(name))
+    return declared
+
+
+def test_train_image_recipe_pins_local_versions_with_cuda_torch(declared_requirements):
     from importlib import metadata
 
     recipe = remote_app.image_recipe(Settings(), gpu=True)
@@ -357,13 +374,39 @@ def test_train_image_recipe_pins_local_versions_with_cuda_torch():
     assert recipe.apt_packages == ()
 
 
-def test_cpu_image_has_no_torch_and_compile_adds_compiler():
+def test_cpu_image_has_no_torch_and_compile_adds_compiler(declared_requirements):
     cpu = remote_app.image_recipe(Settings(), gpu=False)
-    assert not any(r.startswith("torch") for r in cpu.pip_packages)
+    assert not any(r.startswith(("torch", "matplotlib")) for r in cpu.pip_packages)
+    assert any(r.startswith("onnxruntime") for r in cpu.pip_packages)
     assert any(r.startswith("pyarrow") for r in cpu.pip_packages)
     gpu = remote_app.image_recipe(Settings(compile=True, modal_mlflow_secret="m"), gpu=True)
     assert gpu.apt_packages == ("build-essential",)
     assert "mlflow>=2.10" in gpu.pip_packages
+
+
+def test_train_image_gets_the_train_extra_and_pins_torch_without_a_local_torch(declared_requirements, monkeypatch):
+    from importlib import metadata
+
+    assert any(r.startswith("torch") and 'extra == "train"' in r for r in declared_requirements)
+    real = metadata.version
+
+    def version(name):
+        if name in ("torch", "matplotlib"):  # a core install: the train extra is not here
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    gpu = remote_app.image_recipe(Settings(), gpu=True).pip_packages
+    assert f"torch=={remote_app.TORCH_VERSION}" in gpu
+    assert any(r.startswith("matplotlib>=") for r in gpu)
+    assert not any(r.startswith(("pytest", "hypothesis", "mlflow", "visionassist")) for r in gpu)
+
+
+def test_torch_version_is_the_one_the_install_commands_use():
+    root = Path(__file__).parents[1]
+    pin = f"torch=={remote_app.TORCH_VERSION}"
+    assert pin in (root / "README.md").read_text()
+    assert pin in (root / ".ci" / "run").read_text()
 
 
 @pytest.mark.parametrize(

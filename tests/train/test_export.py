@@ -10,7 +10,7 @@ from visionassist_seg.errors import VasegError
 from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.train.augment import Sample
 from visionassist_seg.train.export import DeviceModel, check_onnx, export_model_file, export_onnx, sample_frames
-from visionassist_seg.train.loader import prepare_sample
+from visionassist_seg.train.samples import prepare_sample
 from visionassist_seg.train.model import ShallowNet
 from visionassist_seg.train.weights import read_weights
 

@@ -5,7 +5,8 @@ import torch
 from visionassist_seg.errors import VasegError
 from visionassist_seg.ops import enhance_image
 from visionassist_seg.train.augment import Sample
-from visionassist_seg.train.loader import EpochSampler, PupilDataset, copy_into, make_loader, prepare_sample, scaled_size
+from visionassist_seg.train.loader import EpochSampler, PupilDataset, copy_into, make_loader, scaled_size
+from visionassist_seg.train.samples import prepare_sample
 from visionassist_seg.train.rows import ParquetReader
 from visionassist_seg.train.split_index import index_dataset
 

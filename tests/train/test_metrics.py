@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
-from visionassist_seg.train.metrics import IoUAccumulator, challenge_score, model_size_mb
+from visionassist_seg.train.metrics import IoUAccumulator
+from visionassist_seg.train.scores import IoUSums, challenge_score, model_size_mb
 
 
 def test_iou_sums_intersections_and_unions_over_batches():
@@ -20,6 +22,20 @@ def test_iou_of_a_class_absent_everywhere_is_one():
     acc = IoUAccumulator(2)
     acc.update(torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long))
     assert acc.per_class() == [1.0, 1.0]
+
+
+def test_numpy_sums_equal_the_torch_accumulator():
+    rng = np.random.default_rng(3)
+    torch_acc, numpy_acc = IoUAccumulator(2), IoUSums(2)
+    for _ in range(3):
+        prediction = rng.random((2, 40, 64)) < 0.3  # bool, as `pupil_mask` returns
+        target = (rng.random((2, 40, 64)) < 0.2).astype(np.uint8)
+        torch_acc.update(torch.from_numpy(prediction), torch.from_numpy(target))
+        numpy_acc.update(prediction, target)
+    assert numpy_acc.per_class() == torch_acc.per_class()
+    assert numpy_acc.intersection.tolist() == torch_acc.intersection.tolist()
+    assert numpy_acc.union.tolist() == torch_acc.union.tolist()
+    assert 0 < numpy_acc.mean() < 1
 
 
 def test_challenge_score_of_shallownet():

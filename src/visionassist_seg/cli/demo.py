@@ -34,6 +34,9 @@ def demo(
 ) -> None:
     """Run synthetic download, precompute, validate, train and ONNX export end to end (a few minutes on a laptop CPU)."""
     from visionassist_seg.console import console, styled
+    from visionassist_seg.extras import require_train_extra
+
+    require_train_extra("`vaseg demo` (it trains on this machine)", ("torch", "matplotlib"))
     from visionassist_seg.pipeline import demo as demo_lib
 
     result = demo_lib.run_demo(

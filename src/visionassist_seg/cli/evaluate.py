@@ -15,7 +15,9 @@ JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the 
 OverlaysOpt = Annotated[Optional[Path], typer.Option("--overlays", help="Save the worst samples as overlay PNGs in this folder.", show_default=False)]
 WorstOpt = Annotated[int, typer.Option("--worst", min=0, help="How many of the lowest-IoU samples to list (and draw).")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Samples per batch.")]
-LoaderWorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Loader worker processes (0: read in this process).")]
+LoaderWorkersOpt = Annotated[
+    int, typer.Option("--workers", min=0, help="Loader worker processes for a .pt model (0: read in this process); an ONNX model's rows are read in this process.")
+]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate only the first N rows of the split.", show_default=False)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device for a .pt model: auto, cpu, cuda, cuda:N or mps.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for inference. [default: all cores]", show_default=False)]

@@ -52,6 +52,9 @@ def export(model: ModelArg, output: OutputOpt, layout: LayoutOpt = LayoutChoice.
     """
 
     from visionassist_seg.console import console
+    from visionassist_seg.extras import require_train_extra
+
+    require_train_extra("`vaseg export`", ("torch",))
     from visionassist_seg.train.export import LAYOUTS, export_model_file
 
     result = export_model_file(model, output, layout=layout.value)

@@ -109,6 +109,9 @@ def train(
         from visionassist_seg.remote import train_remote
 
         if settings.resume is not None:  # checked here, before anything is uploaded or started on Modal
+            from visionassist_seg.extras import require_train_extra
+
+            require_train_extra(f"Reading the checkpoint {settings.resume} for --resume", ("torch",))
             import torch
 
             from visionassist_seg.train.checkpoint import load_checkpoint
@@ -118,6 +121,9 @@ def train(
         outcome = train_remote(settings, detach=detach)
         console.print(f"Remote run: {outcome}", highlight=False)
         return
+    from visionassist_seg.extras import require_train_extra
+
+    require_train_extra("Training on this machine (`vaseg train` without --remote)", ("torch", "matplotlib"))
     from visionassist_seg.train.loop import train as run_training
 
     result = run_training(settings)

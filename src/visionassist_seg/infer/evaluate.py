@@ -1,10 +1,12 @@
 """`vaseg evaluate`: a model's pupil IoU, mIoU and challenge score over a dataset split, plus per-sample errors.
 
-The split is read by the training loader (`index_dataset`, `PupilDataset`, `make_loader`) and scored by
-the training metrics (`IoUAccumulator`, `challenge_score`), so a checkpoint's numbers
-equal the validation numbers its training run logged. A `.pt` checkpoint runs at its
-training scale exactly as the training loop's validation does; an ONNX model takes the
-400x640 frames (its resizing, if any, is inside the graph).
+The split is indexed as training indexes it (`index_dataset`) and scored by the training
+scores (`IoUSums`, `challenge_score`), so a checkpoint's numbers equal the validation
+numbers its training run logged. A `.pt` checkpoint is read by the training loader
+(`PupilDataset`, `make_loader`) and runs at its training scale exactly as the training
+loop's validation does (torch, the `train` extra). An ONNX model takes the 400x640 frames
+(its resizing, if any, is inside the graph), read by `split_batches` with the same
+`prepare_sample` in this process: torch is not imported.
 """
 
 from __future__ import annotations
@@ -14,22 +16,19 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import cv2
 import numpy as np
-import torch
 
 from visionassist_seg.errors import VasegError
 from visionassist_seg.infer.geometry import fit_pupil, mask_centroid, pupil_mask
 from visionassist_seg.infer.models import OnnxSegmenter, TorchSegmenter, count_onnx_parameters
 from visionassist_seg.infer.overlay import draw_evaluation
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
-from visionassist_seg.train.export import upsample_logits
-from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
-from visionassist_seg.train.device import amp_dtype_for, to_device
-from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
-from visionassist_seg.train.model import count_parameters
+from visionassist_seg.train.samples import split_batches
+from visionassist_seg.train.scores import IoUSums, challenge_score
 from visionassist_seg.train.split_index import SplitIndex, index_dataset
 
 
@@ -121,29 +120,31 @@ def evaluate_model(
 
     Memory holds one batch (and the ``worst`` overlay images), whatever the split's size.
     """
-    scale = segmenter.scale if isinstance(segmenter, TorchSegmenter) else 1.0
-    # The dataset and loader the training loop's validation reads (no pinning: batches stay on the CPU for scoring).
-    batches = make_loader(PupilDataset(index, train=False, scale=scale, full_labels=scale < 1), batch_size, workers)
     names = iter(_filenames(index))
-    iou = IoUAccumulator(2)
+    iou = IoUSums(2)
     samples: list[SampleResult] = []
     kept: list[tuple] = []  # heap of the worst samples so far, highest IoU on top
-    with stopping_workers(batches):
-        for images, labels, logits in _predictions(segmenter, batches):
-            prediction = torch.from_numpy(pupil_mask(logits))
-            iou.update(prediction, torch.from_numpy(labels))
+    with _predictions(segmenter, index, batch_size, workers) as predictions:
+        for images, labels, logits in predictions:
+            prediction = pupil_mask(logits)
+            iou.update(prediction, labels)
             for k in range(len(labels)):
-                result = _score(len(samples), next(names, None), logits[k], prediction[k].numpy(), labels[k])
+                result = _score(len(samples), next(names, None), logits[k], prediction[k], labels[k])
                 samples.append(result)
                 if overlays_dir is not None and worst > 0:
-                    entry = (-result.iou, -result.index, result, images[k].copy(), labels[k].copy(), prediction[k].numpy().copy())
+                    entry = (-result.iou, -result.index, result, images[k].copy(), labels[k].copy(), prediction[k].copy())
                     (heapq.heappush if len(kept) < worst else heapq.heappushpop)(kept, entry)
             on_samples(len(labels))
     if not samples:
         raise VasegError(f"The {index.split} split of {dataset} has no rows to evaluate. Check --dataset/--hf-repo and --limit.")
     ranked = sorted(samples, key=lambda s: (s.iou, -(s.center_error or 0.0), s.index))[: max(0, worst)]
     per_class = iou.per_class()
-    parameters = count_parameters(segmenter.model) if isinstance(segmenter, TorchSegmenter) else count_onnx_parameters(segmenter.path)
+    if isinstance(segmenter, TorchSegmenter):
+        from visionassist_seg.train.model import count_parameters
+
+        parameters = count_parameters(segmenter.model)
+    else:
+        parameters = count_onnx_parameters(segmenter.path)
     report = EvaluationReport(
         model=str(segmenter.path), layout=segmenter.layout, dataset=dataset, split=index.split,
         pupil_iou=per_class[1], background_iou=per_class[0], miou=iou.mean(),
@@ -155,25 +156,48 @@ def evaluate_model(
     return report
 
 
-def _predictions(segmenter, batches: Iterator[dict[str, torch.Tensor]]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield (images, labels at 400x640, logits at 400x640) per batch, as numpy arrays.
+@contextmanager
+def _predictions(
+    segmenter: OnnxSegmenter | TorchSegmenter, index: SplitIndex, batch_size: int, workers: int
+) -> Iterator[Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Give an iterator of (images, labels at 400x640, logits at 400x640) per batch, as numpy arrays.
 
-    A checkpoint runs as the training loop's `evaluate` runs it: at its training size,
-    channels_last where the loop uses it, under the run's autocast on CUDA, logits
-    upsampled to the full labels.
+    An ONNX model gets `split_batches` (read in this process, no torch). A checkpoint reads
+    the training loop's validation dataset and loader (``workers`` processes; stopped when
+    the ``with`` body ends, also on an error).
     """
+    if not isinstance(segmenter, TorchSegmenter):
+        yield ((images, labels, segmenter.logits(images)) for images, labels in split_batches(index, batch_size))
+        return
+    from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
+
+    # The dataset and loader the training loop's validation reads (no pinning: batches stay on the CPU for scoring).
+    scale = segmenter.scale
+    batches = make_loader(PupilDataset(index, train=False, scale=scale, full_labels=scale < 1), batch_size, workers)
+    with stopping_workers(batches):
+        yield _checkpoint_predictions(segmenter, batches)
+
+
+def _checkpoint_predictions(segmenter: TorchSegmenter, batches) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (images, labels, logits) of a checkpoint as the training loop's `evaluate` runs it.
+
+    At its training size, channels_last where the loop uses it, under the run's autocast
+    on CUDA, logits upsampled to the full labels.
+    """
+    import torch
+
+    from visionassist_seg.train.device import amp_dtype_for, to_device
+    from visionassist_seg.train.export import upsample_logits
+
     for batch in batches:
         labels = batch.get("label_full", batch["label"]).numpy()
         images = batch["image"][:, 0].numpy()
-        if isinstance(segmenter, TorchSegmenter):
-            moved = to_device(batch, segmenter.device, segmenter.channels_last)
-            amp_dtype = amp_dtype_for(segmenter.device, segmenter.amp)
-            with torch.no_grad(), torch.autocast(segmenter.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = segmenter.model(moved["image"])
-            logits = upsample_logits(logits.float(), (HEIGHT, WIDTH))
-            yield images, labels, logits.cpu().numpy()
-        else:
-            yield images, labels, segmenter.logits(images)
+        moved = to_device(batch, segmenter.device, segmenter.channels_last)
+        amp_dtype = amp_dtype_for(segmenter.device, segmenter.amp)
+        with torch.no_grad(), torch.autocast(segmenter.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = segmenter.model(moved["image"])
+        logits = upsample_logits(logits.float(), (HEIGHT, WIDTH))
+        yield images, labels, logits.cpu().numpy()
 
 
 def _score(index: int, filename: str | None, logits: np.ndarray, prediction: np.ndarray, label: np.ndarray) -> SampleResult:

@@ -1,7 +1,7 @@
 """Load a trained model behind one interface: 400x640 frames in, (N, 2, 400, 640) logits out.
 
 ONNX files (either layout `vaseg export` writes) run on onnxruntime without importing
-torch; a `.pt` training checkpoint runs through torch.
+torch; a `.pt` training checkpoint runs through torch (the `train` extra).
 
 - standard: input ``image`` (N, 1, 400, 640), gamma + CLAHE applied, values 0..255;
   output (N, 2, 400, 640) logits.
@@ -111,6 +111,9 @@ class TorchSegmenter:
     layout = CHECKPOINT
 
     def __init__(self, path: Path, *, threads: int | None = None, device: str = "auto") -> None:
+        from visionassist_seg.extras import require_train_extra
+
+        require_train_extra(f"Running the checkpoint {path}", ("torch",))
         import torch
 
         from visionassist_seg.train.export import DeviceModel

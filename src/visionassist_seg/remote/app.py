@@ -22,10 +22,16 @@ PACKAGE = "visionassist_seg"
 DISTRIBUTION = "visionassist-seg"
 # Modal installs its own client into every image; pinning another version could break the container.
 CLIENT_SUPPLIED = frozenset({"modal"})
-# Only the training image needs torch (PyPI's Linux wheel is the CUDA build); precompute stays small.
-GPU_ONLY = frozenset({"torch"})
+# Only the training image gets the `train` extra (torch: PyPI's Linux wheel is the CUDA build);
+# the precompute image stays small.
+TRAIN_EXTRA = "train"
+# The torch release vaseg is tested with (the README's install command and CI install it). The
+# training image pins it when this machine has no torch (a core install that trains on Modal);
+# otherwise it pins the local torch, so the container runs what local training runs.
+TORCH_VERSION = "2.13.0"
 Job = Literal["train", "prepare", "write_shards", "finalize"]
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,12 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def runtime_requirements() -> list[str]:
-    """Return the package's runtime requirements pinned to the locally installed versions.
+def runtime_requirements(extras: tuple[str, ...] = ()) -> list[str]:
+    """Return the package's runtime requirements (and those of ``extras``) pinned to the locally installed versions.
 
     Pinning makes the container run the same library versions as local training; a
-    requirement that is not installed locally keeps its declared specifier. Extras
-    (``mlflow``, ``dev``) are not included.
+    requirement that is not installed locally keeps its declared specifier, except torch,
+    which is pinned to `TORCH_VERSION`. Other extras (``mlflow``, ``dev``) are not included.
 
     Raises:
         VasegError: the package is not installed (its metadata is missing).
@@ -83,7 +89,8 @@ def runtime_requirements() -> list[str]:
     pinned = []
     for requirement in declared:
         spec, _, marker = requirement.partition(";")
-        if "extra" in marker:
+        extra = _EXTRA.search(marker)
+        if extra is not None and extra.group(1) not in extras:
             continue
         match = _NAME.match(spec)
         if match is None:
@@ -96,7 +103,7 @@ def _pin(name: str, spec: str) -> str:
     try:
         version = metadata.version(name)
     except metadata.PackageNotFoundError:
-        return spec
+        return f"torch=={TORCH_VERSION}" if _normalise(name) == "torch" else spec
     # A local version label (torch's "+cpu") names a build, not a release on PyPI.
     return f"{name}=={version.split('+')[0]}"
 
@@ -105,9 +112,8 @@ def image_recipe(settings: Settings, *, gpu: bool) -> ImageRecipe:
     """Return the recipe of the GPU (training) or CPU (precompute) image."""
     packages = [
         requirement
-        for requirement in runtime_requirements()
+        for requirement in runtime_requirements((TRAIN_EXTRA,) if gpu else ())
         if _normalise(_NAME.match(requirement).group(1)) not in CLIENT_SUPPLIED
-        and (gpu or _normalise(_NAME.match(requirement).group(1)) not in GPU_ONLY)
     ]
     apt: list[str] = []
     if gpu and settings.modal_mlflow_secret:

@@ -1,9 +1,9 @@
 """Training and validation batches: a `PupilDataset` of samples behind a stock `torch.utils.data.DataLoader`.
 
 One item is one sample, read from the parquet shards by `train.rows` (no Arrow cache,
-no Python lists), enhanced if the shard is legacy, resized to the training scale and,
-when training, augmented. Item keys are ``(epoch, row)``: `EpochSampler` plans each
-epoch from ``(seed, epoch)`` and a sample is augmented by
+no Python lists), enhanced if the shard is legacy and resized to the training scale
+(`train.samples.prepare_sample`) and, when training, augmented. Item keys are
+``(epoch, row)``: `EpochSampler` plans each epoch from ``(seed, epoch)`` and a sample is augmented by
 ``numpy.random.default_rng([seed, epoch, row])``, so batches are the same whatever the
 number of workers and a resumed run sees exactly the batches it would have seen.
 """
@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 import torch
 
-from visionassist_seg.ops.intensity import enhance_image
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.train.augment import Sample, augment
 from visionassist_seg.train.model import scaled_size
 from visionassist_seg.train.rows import ParquetReader
+from visionassist_seg.train.samples import prepare_sample
 from visionassist_seg.train.split_index import RowSlice, SplitIndex
 
 # Training shuffles rows within windows of this many batches (whole slices shuffled first):
@@ -91,31 +91,6 @@ def _as_tensors(sample: Sample, size: tuple[int, int], dist: np.ndarray | None) 
         copy_into(dist[channel], sample.dist_map[channel])
     arrays = {"image": image, "label": label, "spatial_weights": weights, "dist_map": dist}
     return {name: torch.from_numpy(array) for name, array in arrays.items()}
-
-
-def prepare_sample(sample: Sample, enhance: bool, size: tuple[int, int]) -> Sample:
-    """Return the sample with legacy enhancement applied and every array resized to ``size`` (height, width).
-
-    Image and distance maps are resized bilinearly (the exported ONNX model resizes the
-    image the same way). The label takes the class covering at least half of each output
-    pixel (area average, then >= 0.5) and the weights their area average: both stay
-    centred on the image pixels, where nearest-neighbour would shift them by up to half
-    a source block (1.5 px at scale 0.25, enough to cap pupil IoU near 0.91).
-    """
-    image = enhance_image(np.ascontiguousarray(sample.image)) if enhance else sample.image
-    if size == image.shape:
-        return Sample(image, sample.label, sample.spatial_weights, sample.dist_map)
-    height, width = size
-    dsize = (width, height)
-    label = cv2.resize(sample.label.astype(np.float32), dsize, interpolation=cv2.INTER_AREA) >= 0.5
-    return Sample(
-        image=cv2.resize(np.ascontiguousarray(image), dsize, interpolation=cv2.INTER_LINEAR),
-        label=label.astype(np.uint8),
-        spatial_weights=cv2.resize(np.ascontiguousarray(sample.spatial_weights), dsize, interpolation=cv2.INTER_AREA),
-        dist_map=np.stack(
-            [cv2.resize(np.ascontiguousarray(c), dsize, interpolation=cv2.INTER_LINEAR) for c in sample.dist_map]
-        ),
-    )
 
 
 def copy_into(dst: np.ndarray, src: np.ndarray) -> None:

@@ -32,7 +32,8 @@ from visionassist_seg.train.finish import export_best
 from visionassist_seg.train.loader import PupilDataset, make_loader, stopping_workers
 from visionassist_seg.train.model import scaled_size
 from visionassist_seg.train.losses import alpha_at, combined_loss
-from visionassist_seg.train.metrics import IoUAccumulator, challenge_score
+from visionassist_seg.train.metrics import IoUAccumulator
+from visionassist_seg.train.scores import challenge_score
 from visionassist_seg.train.model import ShallowNet, count_parameters
 from visionassist_seg.train.records import MlflowRun, write_config, write_metrics
 from visionassist_seg.train.resume import recipe_of, resumed_settings
