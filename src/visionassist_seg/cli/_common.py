@@ -18,8 +18,7 @@ DatasetDirOpt = Annotated[
     Optional[Path],
     typer.Option(
         "--dataset",
-        help="Precomputed dataset folder: the one precompute writes and validate, push and train read. "
-        "[default: the settings' dataset, else output_dir: ./precompute_output]",
+        help="Precomputed dataset folder: the one precompute writes and validate, push, train and evaluate read.",
         show_default=False,
     ),
 ]
