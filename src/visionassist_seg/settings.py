@@ -166,6 +166,24 @@ class Settings(BaseSettings):
         return self.dataset if self.dataset is not None else self.output_dir
 
 
+# The concern each setting belongs to, in the order `vaseg config` prints them (a test checks that
+# every field is in exactly one section).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "general": ("seed", "workers"),
+    "raw": ("source", "kaggle_dataset", "raw_dir", "synthetic_count"),
+    "dataset": ("output_dir", "limit", "shard_size", "row_group_size", "compression_level", "strict"),
+    "hub": ("hf_repo", "hf_revision", "hf_private", "hf_token"),
+    "train": (
+        "dataset", "train_source", "run_dir", "epochs", "batch_size", "lr", "device", "scale", "train_limit",
+        "resume", "init_from", "amp", "compile", "dropout", "patience",
+    ),
+    "modal": (
+        "modal_app_name", "modal_volume", "gpu", "modal_timeout", "modal_cpu", "modal_memory", "modal_hf_secret",
+        "modal_kaggle_secret", "modal_mlflow_secret",
+    ),
+}  # fmt: skip
+
+
 class _SettingsFileSource(TomlConfigSettingsSource):
     """The TOML settings file, refused when it holds the Hub token: credentials never live in settings files."""
 
