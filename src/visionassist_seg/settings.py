@@ -63,12 +63,13 @@ class Settings(BaseSettings):
 
     # --- precompute -----------------------------------------------------------
     output_dir: Path = Field(
-        Path("precompute_output"), description="Precomputed dataset folder (the Hub repository layout)."
+        Path("precompute_output"), description="Precomputed dataset folder precompute writes (--dataset); validate, push and training read "
+        "it unless `dataset` is set."
     )
     workers: int = Field(
         default_factory=_default_workers, ge=1, description="Worker processes (Modal containers with --remote)."
     )
-    limit: int | None = Field(None, ge=1, description="Process at most this many samples per split.")
+    limit: int | None = Field(None, ge=1, description="Precompute: use at most this many samples of each split (--limit).")
     shard_size: int = Field(256, ge=1, description="Raw samples per parquet shard (bounds peak memory).")
     row_group_size: int = Field(16, ge=1, description="Rows per parquet row group (bounds writer memory).")
     compression_level: int = Field(2, ge=1, le=22, description="zstd level for the distance-map column (most of the bytes; 2 is the size/speed knee).")
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
 
     # --- training -------------------------------------------------------------
     dataset: Path | None = Field(
-        None, description="Training dataset folder (precompute output); defaults to output_dir unless hf_repo is used."
+        None, description="Dataset folder validate, push and training read (--dataset); defaults to output_dir."
     )
     run_dir: Path = Field(Path("runs/shallownet"), description="Training run folder (checkpoints, metrics, ONNX).")
     epochs: int = Field(15, ge=1, description="Training epochs.")
@@ -96,7 +97,7 @@ class Settings(BaseSettings):
     scale: float = Field(
         1.0, gt=0, le=1, allow_inf_nan=False, description="Train at this fraction of 400x640 (0 < scale <= 1)."
     )
-    train_limit: int | None = Field(None, ge=1, description="Use at most this many samples per split for training.")
+    train_limit: int | None = Field(None, ge=1, description="Training: use at most this many samples of each split (--limit).")
     resume: Path | None = Field(None, description="Checkpoint (last.pt) to resume training from.")
     init_from: Path | None = Field(
         None,
