@@ -125,7 +125,7 @@ def _require_dataset_folder(dataset_dir: Path) -> None:
     if not (dataset_dir / CARD).is_file() or next(data_files, None) is None:
         raise VasegError(
             f"{dataset_dir} is not a precomputed dataset (needs parquet files, e.g. {DATA_DIR}/*.parquet, "
-            f"and {CARD}). Run `vaseg precompute --no-push --output-dir DIR` first and push DIR."
+            f"and {CARD}). Run `vaseg precompute --no-push --dataset DIR` first and push DIR."
         )
 
 

@@ -63,12 +63,13 @@ class Settings(BaseSettings):
 
     # --- precompute -----------------------------------------------------------
     output_dir: Path = Field(
-        Path("precompute_output"), description="Precomputed dataset folder (the Hub repository layout)."
+        Path("precompute_output"), description="Precomputed dataset folder precompute writes (--dataset); validate, push and training read "
+        "it unless `dataset` is set."
     )
     workers: int = Field(
         default_factory=_default_workers, ge=1, description="Worker processes (Modal containers with --remote)."
     )
-    limit: int | None = Field(None, ge=1, description="Process at most this many samples per split.")
+    limit: int | None = Field(None, ge=1, description="Precompute: use at most this many samples of each split (--limit).")
     shard_size: int = Field(256, ge=1, description="Raw samples per parquet shard (bounds peak memory).")
     row_group_size: int = Field(16, ge=1, description="Rows per parquet row group (bounds writer memory).")
     compression_level: int = Field(2, ge=1, le=22, description="zstd level for the distance-map column (most of the bytes; 2 is the size/speed knee).")
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
 
     # --- training -------------------------------------------------------------
     dataset: Path | None = Field(
-        None, description="Training dataset folder (precompute output); defaults to output_dir unless hf_repo is used."
+        None, description="Dataset folder validate, push and training read (--dataset); defaults to output_dir."
     )
     run_dir: Path = Field(Path("runs/shallownet"), description="Training run folder (checkpoints, metrics, ONNX).")
     epochs: int = Field(15, ge=1, description="Training epochs.")
@@ -96,7 +97,7 @@ class Settings(BaseSettings):
     scale: float = Field(
         1.0, gt=0, le=1, allow_inf_nan=False, description="Train at this fraction of 400x640 (0 < scale <= 1)."
     )
-    train_limit: int | None = Field(None, ge=1, description="Use at most this many samples per split for training.")
+    train_limit: int | None = Field(None, ge=1, description="Training: use at most this many samples of each split (--limit).")
     resume: Path | None = Field(None, description="Checkpoint (last.pt) to resume training from.")
     init_from: Path | None = Field(
         None,
@@ -164,6 +165,24 @@ class Settings(BaseSettings):
     def training_dataset(self) -> Path:
         """Return the dataset folder training reads (``dataset`` or else ``output_dir``)."""
         return self.dataset if self.dataset is not None else self.output_dir
+
+
+# The concern each setting belongs to, in the order `vaseg config` prints them (a test checks that
+# every field is in exactly one section).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "general": ("seed", "workers"),
+    "raw": ("source", "kaggle_dataset", "raw_dir", "synthetic_count"),
+    "dataset": ("output_dir", "limit", "shard_size", "row_group_size", "compression_level", "strict"),
+    "hub": ("hf_repo", "hf_revision", "hf_private", "hf_token"),
+    "train": (
+        "dataset", "train_source", "run_dir", "epochs", "batch_size", "lr", "device", "scale", "train_limit",
+        "resume", "init_from", "amp", "compile", "dropout", "patience",
+    ),
+    "modal": (
+        "modal_app_name", "modal_volume", "gpu", "modal_timeout", "modal_cpu", "modal_memory", "modal_hf_secret",
+        "modal_kaggle_secret", "modal_mlflow_secret",
+    ),
+}  # fmt: skip
 
 
 class _SettingsFileSource(TomlConfigSettingsSource):

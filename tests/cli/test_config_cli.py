@@ -55,6 +55,22 @@ def test_config_prints_settings_with_token_masked(runner, monkeypatch):
     assert TOKEN[:10] not in result.output
 
 
+def test_config_prints_every_setting_once_grouped_by_section(runner):
+    from visionassist_seg.settings import SECTIONS, Settings
+
+    grouped = [name for names in SECTIONS.values() for name in names]
+    assert sorted(grouped) == sorted(Settings.model_fields)  # each setting in exactly one section
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    printed, section = [], ""
+    for line in result.output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 4 and cells[1]:
+            section = cells[0] or section
+            printed.append((section, cells[1]))
+    assert printed == [(section, name) for section, names in SECTIONS.items() for name in names]
+
+
 def test_config_reads_config_file(runner, tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('kaggle_dataset = "someone/toml-dataset"\n')

@@ -34,6 +34,16 @@ def test_precompute_cli_no_push_writes_dataset_and_summary(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["splits"]["train"]["rows"] == 4
 
 
+def test_precompute_cli_dataset_names_the_folder_and_output_dir_is_its_marked_alias(tmp_path):
+    raw = _raw(tmp_path)
+    args = ["precompute", "--skip-download", "--no-push", "--raw-dir", str(raw), "--workers", "1"]
+    result = runner.invoke(app, [*args, "--dataset", str(tmp_path / "ds")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["splits"]["train"]["rows"] == 4
+    help_text = " ".join(CliRunner(env={"COLUMNS": "250"}).invoke(app, ["precompute", "--help"]).output.split())
+    assert "--dataset" in help_text and "--output-dir is an alias" in help_text
+
+
 def test_precompute_cli_pushes_with_the_push_code_unless_no_push(tmp_path):
     raw = _raw(tmp_path)
     out = tmp_path / "ds"

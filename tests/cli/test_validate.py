@@ -87,6 +87,27 @@ def test_without_dataset_validates_the_settings_hub_repo(made, monkeypatch):
     assert "hf://datasets/someone/eyes@v3" in " ".join(result.stdout.split())
 
 
+def test_without_a_target_validates_the_folder_push_would_upload(made, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VASEG_OUTPUT_DIR", str(made["dataset"]))
+    with mock.patch("visionassist_seg.hub.download_dataset") as download:
+        result = runner.invoke(app, ["validate", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    download.assert_not_called()
+    with mock.patch("visionassist_seg.pipeline.push.push_dataset", return_value="https://hub/x") as push:
+        assert runner.invoke(app, ["push"]).exit_code == 0
+    assert push.call_args.args[0] == made["dataset"]
+
+
+def test_revision_alone_validates_the_settings_hub_repo_even_with_a_local_folder(made, monkeypatch):
+    monkeypatch.setenv("VASEG_OUTPUT_DIR", str(made["dataset"]))
+    monkeypatch.setenv("VASEG_HF_REPO", "someone/eyes")
+    with mock.patch("visionassist_seg.hub.download_dataset", return_value=made["dataset"]) as download:
+        result = runner.invoke(app, ["validate", "--revision", "v3", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    download.assert_called_once_with("someone/eyes", "v3")
+
+
 def _layout(tmp_path: Path, layout: str) -> Path:
     from layout_fixtures import eye_rows, write_layout
 

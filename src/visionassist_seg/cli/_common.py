@@ -16,7 +16,11 @@ RawDirOpt = Annotated[
 ]
 DatasetDirOpt = Annotated[
     Optional[Path],
-    typer.Option("--dataset", help="Local precomputed dataset folder (precompute's --output-dir).", show_default=False),
+    typer.Option(
+        "--dataset",
+        help="Precomputed dataset folder: the one precompute writes and validate, push, train and evaluate read.",
+        show_default=False,
+    ),
 ]
 
 
@@ -45,7 +49,8 @@ WorkersOpt = Annotated[
     Optional[int], typer.Option("--workers", min=1, help="Worker processes. [default: all cores]", show_default=False)
 ]
 LimitOpt = Annotated[
-    Optional[int], typer.Option("--limit", min=1, help="At most this many samples per split.", show_default=False)
+    Optional[int],
+    typer.Option("--limit", min=1, help="Use at most this many samples of each split of the input.", show_default=False),
 ]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (>= 0). [default: 0]", show_default=False)]
 SourceOpt = Annotated[

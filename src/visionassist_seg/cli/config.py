@@ -8,19 +8,22 @@ from visionassist_seg.cli._common import ConfigOpt
 
 
 def config(config: ConfigOpt = None) -> None:
-    """Print the effective settings (CLI > VASEG_* env > vaseg.toml > defaults), secrets masked."""
+    """Print the effective settings by section (CLI > VASEG_* env > vaseg.toml > defaults), secrets masked."""
     from rich.table import Table
 
     from visionassist_seg.console import console
-    from visionassist_seg.settings import Settings, load_settings
+    from visionassist_seg.settings import SECTIONS, Settings, load_settings
 
-    settings = load_settings(config)
+    values = load_settings(config).masked_dump()
     table = Table(title="vaseg settings")
+    table.add_column("section", no_wrap=True)
     table.add_column("setting", no_wrap=True)
     table.add_column("value", overflow="fold")
     table.add_column("description")
-    for name, value in settings.masked_dump().items():
-        table.add_row(name, str(value), Settings.model_fields[name].description or "")
+    for section, names in SECTIONS.items():
+        for index, name in enumerate(names):
+            table.add_row(section if index == 0 else "", name, str(values[name]), Settings.model_fields[name].description or "")
+        table.add_section()
     console.print(table)
 
 

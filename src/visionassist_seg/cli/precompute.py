@@ -15,9 +15,14 @@ if TYPE_CHECKING:
 
 def precompute(
     raw_dir: RawDirOpt = None,
-    output_dir: Annotated[
+    dataset: Annotated[
         Optional[Path],
-        typer.Option("--output-dir", help="Dataset folder to write. [default: ./precompute_output]", show_default=False),
+        typer.Option(
+            "--dataset",
+            "--output-dir",
+            help="Dataset folder to write (--output-dir is an alias kept for older scripts). [default: ./precompute_output]",
+            show_default=False,
+        ),
     ] = None,
     skip_download: Annotated[bool, typer.Option("--skip-download", help="Use --raw-dir as it is; never download.")] = False,
     force_download: Annotated[
@@ -39,7 +44,7 @@ def precompute(
         bool, typer.Option("--remote", help="Run download, precompute and push on Modal (--workers = containers).")
     ] = False,
     validate: Annotated[
-        bool, typer.Option("--validate", help="Alias of `vaseg validate --dataset OUTPUT_DIR`: check, don't compute.")
+        bool, typer.Option("--validate", help="Alias of `vaseg validate --dataset DIR`: check the dataset folder, don't compute.")
     ] = False,
     overwrite: Annotated[
         bool,
@@ -63,7 +68,7 @@ def precompute(
     from visionassist_seg.settings import load_settings
 
     settings = load_settings(
-        config, raw_dir=raw_dir, output_dir=output_dir, hf_repo=hf_repo, workers=workers, limit=limit,
+        config, raw_dir=raw_dir, output_dir=dataset, hf_repo=hf_repo, workers=workers, limit=limit,
         strict=strict, source=source, shard_size=shard_size,
     )
     if force_download and skip_download:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from visionassist_seg.cli._common import ConfigOpt, DatasetDirOpt, RepoOpt, RevisionOpt, SeedOpt, WorkersOpt
+from visionassist_seg.cli._common import ConfigOpt, DatasetDirOpt, LimitOpt, RepoOpt, RevisionOpt, SeedOpt, WorkersOpt
 
 EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs. [default: 15]", show_default=False)]
 BatchOpt = Annotated[
@@ -20,9 +20,6 @@ DeviceOpt = Annotated[
 ScaleOpt = Annotated[
     Optional[float],
     typer.Option("--scale", help="Train at this fraction of 400x640 (0 < F <= 1); ONNX still takes 400x640. [default: 1]", show_default=False),
-]
-TrainLimitOpt = Annotated[
-    Optional[int], typer.Option("--limit", min=1, help="Use at most this many samples per split.", show_default=False)
 ]
 RunDirOpt = Annotated[
     Optional[Path],
@@ -64,7 +61,7 @@ def train(
     workers: WorkersOpt = None,
     seed: SeedOpt = None,
     scale: ScaleOpt = None,
-    limit: TrainLimitOpt = None,
+    limit: LimitOpt = None,
     output_dir: RunDirOpt = None,
     resume: ResumeOpt = None,
     init_from: InitFromOpt = None,

@@ -33,14 +33,17 @@ def validate(
 ) -> None:
     """Check a precomputed dataset: structure, schema, values, recomputation, statistics.
 
-    Target: --dataset DIR (precompute output) or a Hub dataset (--hf-repo, default the
-    settings' repo, with --revision). With --raw-dir, --samples rows (or --all) are
+    Target: --dataset DIR (precompute output) or a Hub dataset (--hf-repo ID, with
+    --revision). Without either, the same folder `vaseg push` would upload (the settings'
+    dataset, else output_dir) when it holds parquet files, else the settings' Hub repository
+    (also when only --revision is given). With --raw-dir, --samples rows (or --all) are
     recomputed from the raw files and compared. Exit 0 when every check passes, 1 when
     any fails, 2 on usage errors.
     """
     from functools import partial
 
     from visionassist_seg.console import console, item_progress
+    from visionassist_seg.data.training_folder import default_local_dataset
     from visionassist_seg.errors import VasegError
     from visionassist_seg.settings import load_settings
     from visionassist_seg.validate import validate_dataset
@@ -54,7 +57,9 @@ def validate(
             f"--json {json_file} is a folder; pass a file path for the report, e.g. {json_file / 'report.json'}.",
             exit_code=2,
         )
-    settings = load_settings(config, hf_repo=hf_repo, hf_revision=revision, seed=seed, workers=workers)
+    settings = load_settings(config, dataset=dataset, hf_repo=hf_repo, hf_revision=revision, seed=seed, workers=workers)
+    if dataset is None and hf_repo is None and revision is None:
+        dataset = default_local_dataset(settings)
     report = validate_dataset(
         dataset_dir=dataset,
         hf_repo=None if dataset is not None else settings.hf_repo,

@@ -66,7 +66,7 @@ def check_output_dir(output_dir: Path, *, overwrite: bool = False) -> FolderChec
         if not folder.exists():
             return FolderCheck(folder, owned=False)
         if not folder.is_dir():
-            raise VasegError(f"--output-dir {folder} is a file, not a folder. Pass a folder path for the dataset.")
+            raise VasegError(f"--dataset {folder} is a file, not a folder. Pass a folder path for the dataset.")
         job = _owner_job(folder)
         entries = sorted(p.name for p in folder.iterdir() if p.name not in BOOKKEEPING)
         if job not in (None, JOB):  # another vaseg job's folder (a demo, a run), even with nothing else in it
@@ -126,7 +126,7 @@ def _refusal(folder: Path, owned: bool, entries: list[str], in_the_way: tuple[Pa
     return (
         f"Output folder {folder} is not empty and vaseg did not make it for precompute (it holds "
         f"{_names(entries)}). precompute writes only into an empty folder or one it made, so nothing was "
-        f"changed. Pass a new --output-dir, or add --overwrite to write here: {moved}."
+        f"changed. Pass a new --dataset folder, or add --overwrite to write here: {moved}."
     )
 
 

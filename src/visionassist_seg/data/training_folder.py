@@ -22,5 +22,14 @@ def local_training_folder(settings: Settings) -> Path | None:
         return None
     if settings.train_source == "local" or settings.dataset is not None:
         return settings.training_dataset()
-    output_dir = settings.output_dir
-    return output_dir if output_dir.is_dir() and resolve_local(output_dir).files else None
+    return default_local_dataset(settings)
+
+
+def default_local_dataset(settings: Settings) -> Path | None:
+    """Return the configured dataset folder (``dataset``, else ``output_dir``) if it holds parquet splits, else None.
+
+    The default target of `vaseg validate` and of training's 'auto' source: the folder
+    `vaseg push` uploads when it has data, else (None) the configured Hub repository.
+    """
+    folder = settings.training_dataset()
+    return folder if folder.is_dir() and resolve_local(folder).files else None

@@ -111,7 +111,7 @@ def validate_dataset(
         folder = Path(dataset_dir)
         if not folder.is_dir():
             raise VasegError(
-                f"Dataset folder {folder} does not exist. Pass the --output-dir of `vaseg precompute` to --dataset.",
+                f"Dataset folder {folder} does not exist. Pass --dataset the folder `vaseg precompute --dataset DIR` wrote.",
                 exit_code=2,
             )
         target = str(folder)
