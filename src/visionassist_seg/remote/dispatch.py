@@ -145,18 +145,18 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
         check_repo_id(settings.hf_repo, "hf_repo")  # it names the Volume folder as well as the Hub repository
         overrides["dataset"] = mounted(hub_dataset_key(settings))
         from_hub = True
-    if settings.resume is not None:
-        if not settings.resume.is_file():
-            raise VasegError(f"Checkpoint {settings.resume} (--resume) does not exist. Pass an existing last.pt.")
-        key = upload_key(name, settings.resume.name)
-        upload_file(volume, settings.resume, key)
-        overrides["resume"] = mounted(key)
-    if settings.init_from is not None:
-        if not settings.init_from.is_file():
-            raise VasegError(f"Weights file {settings.init_from} (--init-from) does not exist. Check the path.")
-        key = upload_key(name, settings.init_from.name)
-        upload_file(volume, settings.init_from, key)
-        overrides["init_from"] = mounted(key)
+    for field, option, fix in (
+        ("resume", "--resume", "Pass an existing last.pt."),
+        ("init_from", "--init-from", "Check the path."),
+    ):
+        path = getattr(settings, field)
+        if path is None:
+            continue
+        if not path.is_file():
+            raise VasegError(f"{path} ({option}) does not exist. {fix}")
+        key = upload_key(name, path.name)
+        upload_file(volume, path, key)
+        overrides[field] = mounted(key)
     if "workers" not in settings.model_fields_set:
         # The default counts this machine's cores; the container's loader has modal_cpu of them.
         overrides["workers"] = max(1, int(settings.modal_cpu))
