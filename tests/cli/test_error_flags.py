@@ -13,6 +13,14 @@ from visionassist_seg.cli.app import app
 
 SOURCE = Path(visionassist_seg.__file__).parent
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+# A quoted command of another tool (`pip install torch --index-url ...`, `modal token new`):
+# its flags are that tool's, not vaseg's.
+QUOTED = re.compile(r"`[^`]*`")
+
+
+def _without_other_tools(text: str) -> str:
+    """Return ``text`` with the quoted commands that are not vaseg's left out (quotes pair left to right)."""
+    return QUOTED.sub(lambda m: m.group(0) if m.group(0)[1:].startswith("vaseg") else " ", text)
 
 
 def registered_flags() -> set[str]:
@@ -62,12 +70,17 @@ def test_the_scan_finds_the_messages_and_their_flags():
     assert {"--dataset", "--output-dir", "--resume", "--hf-repo", "--amp", "--no-amp"} <= registered_flags()
 
 
+def test_flags_of_other_tools_quoted_in_a_message_are_not_vasegs():
+    text = "Run `pip install torch --index-url URL` first, then `vaseg train --resum X`."
+    assert FLAG.findall(_without_other_tools(text)) == ["--resum"]
+
+
 def test_every_flag_named_in_an_error_message_exists():
     known = registered_flags()
     unknown = [
         f"{path}:{line} names {flag}"
         for path, line, text in error_messages()
-        for flag in FLAG.findall(text)
+        for flag in FLAG.findall(_without_other_tools(text))
         if flag not in known
     ]
     assert not unknown, "error messages name options no command has: " + "; ".join(unknown)
