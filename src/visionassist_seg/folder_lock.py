@@ -66,8 +66,11 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[Path]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def make_folder(folder: Path) -> Path:
+def make_folder(folder: Path, *, what: str = "", option: str = "") -> Path:
     """Create ``folder`` and its parents if missing; return it.
+
+    ``what`` ("the run folder") and ``option`` ("--output-dir") make the error name the folder's
+    role and the option that chose it.
 
     Raises:
         VasegError: the folder cannot be created (see `folder_error`).
@@ -76,18 +79,18 @@ def make_folder(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise folder_error(folder, err) from None
+        raise folder_error(folder, err, what=what, option=option) from None
     return folder
 
 
-def folder_error(folder: Path, err: OSError) -> VasegError:
+def folder_error(folder: Path, err: OSError, *, what: str = "", option: str = "") -> VasegError:
     """Return the one-paragraph error for an OS error met while creating or using ``folder``."""
     failed = f" ({err.filename})" if err.filename and str(err.filename) != str(folder) else ""
     reason = err.strerror or str(err)
     hint = _HINTS.get(err.errno or 0, "the operating system refused it")
-    return VasegError(
-        f"Cannot use the folder {folder}: {reason}{failed}; {hint}. Choose another folder, one you can write to."
-    )
+    lead = f"Cannot create {what} {folder}" if what else f"Cannot use the folder {folder}"
+    fix = f"Pass {option} a folder you can write to" if option else "Choose another folder, one you can write to"
+    return VasegError(f"{lead}: {reason}{failed}; {hint}. {fix}.")
 
 
 def _try_lock(fd: int) -> bool:

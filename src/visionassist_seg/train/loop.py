@@ -22,7 +22,7 @@ import torch
 
 from visionassist_seg.console import console, err_console, styled
 from visionassist_seg.errors import VasegError
-from visionassist_seg.folder_lock import folder_lock
+from visionassist_seg.folder_lock import folder_lock, make_folder
 from visionassist_seg.ops.sample import HEIGHT, WIDTH
 from visionassist_seg.settings import Settings
 from visionassist_seg.train.checkpoint import RunState, load_checkpoint, save_checkpoint
@@ -216,27 +216,11 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
     if settings.resume is not None and settings.init_from is not None:
         raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
     run_dir = Path(settings.run_dir)
-    make_run_dir(run_dir)
+    make_folder(run_dir, what="the run folder", option="--output-dir")
     with folder_lock(run_dir, "training"):
         if settings.resume is not None:
             settings = resumed_settings(settings, load_checkpoint(settings.resume, torch.device("cpu")))
         return _train_in_locked_folder(settings, progress)
-
-
-def make_run_dir(run_dir: Path) -> None:
-    """Create the run folder (and its parents).
-
-    Raises:
-        VasegError: it cannot be created (a regular file in the way, no permission, a name too long, ...).
-    """
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise VasegError(
-            f"Cannot create the run folder {run_dir}: {reason}. Pass --output-dir a folder you can write to "
-            "(its parents must be folders, not files)."
-        ) from None
 
 
 def resolve_dataset(settings: Settings) -> Path:
