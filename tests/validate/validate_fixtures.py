@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arrow_rows import nested_list_array
+from layout_fixtures import ARRAYS, write_rows
 from visionassist_seg.data.schema import shard_name
 from visionassist_seg.ops import preprocess_sample
 
@@ -40,28 +40,17 @@ def raw_rows(raw_root: Path, split: str, *, legacy: bool = False) -> list[dict]:
 
 def write_shard(path: Path, rows: list[dict], *, legacy: bool = False, compression: str = "zstd") -> None:
     """Write ``rows`` as one parquet shard: the HF feature schema, or the legacy flat lists without `preprocessed`."""
+    if not legacy:
+        write_rows(path, rows, legacy=False, row_group_size=ROW_GROUP_ROWS, compression=compression)
+        return
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from visionassist_seg.data.schema import dataset_features
-
-    arrays = ("image", "label", "spatial_weights", "dist_map")
-    if legacy:
-        columns = {name: pa.array([np.asarray(row[name]).ravel() for row in rows]) for name in arrays}
-        columns["filename"] = pa.array([row["filename"] for row in rows], pa.string())
-        table = pa.table(columns)
-    else:
-        schema = dataset_features().arrow_schema
-        columns = []
-        for field in schema:
-            if field.name in arrays:
-                storage = nested_list_array(np.stack([row[field.name] for row in rows]))
-                columns.append(pa.ExtensionArray.from_storage(field.type, storage.cast(field.type.storage_type)))
-            else:
-                columns.append(pa.array([row[field.name] for row in rows], type=field.type))
-        table = pa.Table.from_arrays(columns, schema=schema)
+    # Legacy rows keep the dtypes `raw_rows` gave them (write_rows casts to the seed's dtypes).
+    columns = {name: pa.array([np.asarray(row[name]).ravel() for row in rows]) for name in ARRAYS}
+    columns["filename"] = pa.array([row["filename"] for row in rows], pa.string())
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, compression=compression)
+    pq.write_table(pa.table(columns), path, row_group_size=ROW_GROUP_ROWS, compression=compression)
 
 
 def _sha256(path: Path) -> str:
