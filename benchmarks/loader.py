@@ -44,7 +44,7 @@ def make_dataset(root: Path, samples: int, seed: int) -> Path:
     from visionassist_seg.settings import load_settings
 
     write_synthetic_raw(root / "raw", samples, seed)
-    settings = load_settings(source="synthetic", raw_dir=root / "raw", output_dir=root / "dataset", workers=2, seed=seed)
+    settings = load_settings(workers=2, seed=seed, raw={"source": "synthetic", "dir": root / "raw"}, dataset={"dir": root / "dataset"})
     run_precompute(settings, download=False, progress=False)
     return root / "dataset"
 

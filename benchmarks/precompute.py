@@ -95,7 +95,7 @@ def run_vaseg(raw_dir: Path, out_dir: Path, workers: int, limit: int | None, sha
     """Return (seconds, rows, bytes) for vaseg's shard writing with ``workers`` processes."""
     from visionassist_seg.settings import Settings
 
-    settings = Settings(raw_dir=raw_dir, output_dir=out_dir, workers=workers, limit=limit, shard_size=shard_size)
+    settings = Settings(workers=workers, raw={"dir": raw_dir}, dataset={"dir": out_dir, "limit": limit, "shard_size": shard_size})
     tasks = plan_shards(settings)
     start = time.perf_counter()
     results = run_shards(tasks, settings)
@@ -163,7 +163,7 @@ def fingerprint_costs(raw_dir: Path, work: Path, limit: int | None, shard_size: 
     variants = {"content sha256 (now)": precompute.sample_digest, "name + size (before)": _name_and_size_digest}
     costs = {}
     for index, (name, digest) in enumerate(variants.items()):
-        settings = Settings(raw_dir=raw_dir, output_dir=work / f"fingerprint{index}", workers=1, limit=limit, shard_size=shard_size)
+        settings = Settings(workers=1, raw={"dir": raw_dir}, dataset={"dir": work / f"fingerprint{index}", "limit": limit, "shard_size": shard_size})
         tasks = plan_shards(settings)
         samples = sum(len(t.samples) for t in tasks)
         with mock.patch.object(precompute, "sample_digest", digest), mock.patch.object(fingerprints, "sample_digest", digest):

@@ -44,8 +44,9 @@ def no_saved_token(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
 
 
-def settings_for(dataset: Path, **overrides):
-    return load_settings(None, output_dir=dataset, **{"hf_repo": "someone/eyes", "workers": 1, **overrides})
+def settings_for(dataset: Path, **hub):
+    """Settings pushing ``dataset`` to someone/eyes; ``hub`` are [hub] settings (private=True)."""
+    return load_settings(None, workers=1, dataset={"dir": dataset}, hub={"repo": "someone/eyes", **hub})
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def hub_api():
 
 def test_push_creates_dataset_repo_and_uploads_the_folder_without_private_state(precomputed, hub_api, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    url = push_dataset(precomputed, settings_for(precomputed, hf_private=True), message="first upload")
+    url = push_dataset(precomputed, settings_for(precomputed, private=True), message="first upload")
     assert url == "https://huggingface.co/datasets/someone/eyes"
     hub_api["create_repo"].assert_called_once_with("someone/eyes", repo_type="dataset", private=True, exist_ok=True)
     hub_api["create_branch"].assert_not_called()
@@ -104,7 +105,7 @@ def test_push_uses_the_token_from_hf_token(precomputed, hub_api, monkeypatch):
 
 def test_push_to_a_revision_creates_the_branch(precomputed, hub_api, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    url = push_dataset(precomputed, settings_for(precomputed, hf_revision="v2"))
+    url = push_dataset(precomputed, settings_for(precomputed, revision="v2"))
     assert url == "https://huggingface.co/datasets/someone/eyes/tree/v2"
     hub_api["create_branch"].assert_called_once_with("someone/eyes", branch="v2", repo_type="dataset", exist_ok=True)
     assert hub_api["upload_folder"].call_args.kwargs["revision"] == "v2"
@@ -314,7 +315,7 @@ def test_push_over_http_401_names_the_token_fix(precomputed, hub_server):
 
 def test_bad_repo_id_is_refused_before_any_work(precomputed, hub_server):
     with pytest.raises(VasegError) as caught:
-        push_dataset(precomputed, settings_for(precomputed, hf_repo="bad repo!!"))
+        push_dataset(precomputed, settings_for(precomputed, repo="bad repo!!"))
     assert caught.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in caught.value.message
     assert hub_server.requests == []
 

@@ -151,7 +151,7 @@ def test_permission_warning_none_without_kaggle_json(kaggle_dir):
 
 def test_download_openeds_calls_kagglehub_and_finds_root(with_key, tmp_path):
     raw_dir = tmp_path / "raw"
-    settings = load_settings(raw_dir=raw_dir)
+    settings = load_settings(raw={"dir": raw_dir})
     with patch("kagglehub.dataset_download", side_effect=synthetic_download) as download:
         root = download_openeds(settings)
     download.assert_called_once()
@@ -163,7 +163,7 @@ def test_download_openeds_calls_kagglehub_and_finds_root(with_key, tmp_path):
 
 
 def test_download_openeds_uses_configured_dataset(with_key, tmp_path):
-    settings = load_settings(raw_dir=tmp_path / "raw", kaggle_dataset="someone/openeds-copy")
+    settings = load_settings(raw={"dir": tmp_path / "raw", "kaggle_dataset": "someone/openeds-copy"})
     with patch("kagglehub.dataset_download", side_effect=synthetic_download) as download:
         download_openeds(settings)
     assert download.call_args.args == ("someone/openeds-copy",)
@@ -177,7 +177,7 @@ def test_download_openeds_flat_layout(with_key, tmp_path):
         return output_dir
 
     with patch("kagglehub.dataset_download", side_effect=flat_download):
-        assert download_openeds(load_settings(raw_dir=raw_dir)) == raw_dir
+        assert download_openeds(load_settings(raw={"dir": raw_dir})) == raw_dir
 
 
 def test_download_openeds_complete_tree_not_fetched_again(kaggle_dir, tmp_path):
@@ -185,7 +185,7 @@ def test_download_openeds_complete_tree_not_fetched_again(kaggle_dir, tmp_path):
     raw_dir = tmp_path / "raw"
     write_tiny_tree(raw_dir / "openEDS")
     with patch("kagglehub.dataset_download") as download:
-        root = download_openeds(load_settings(raw_dir=raw_dir))
+        root = download_openeds(load_settings(raw={"dir": raw_dir}))
     download.assert_not_called()
     assert root == raw_dir / "openEDS"
 
@@ -194,7 +194,7 @@ def test_download_openeds_force_fetches_again(with_key, tmp_path):
     raw_dir = tmp_path / "raw"
     write_synthetic_raw(raw_dir, 4, seed=0)
     with patch("kagglehub.dataset_download", side_effect=synthetic_download) as download:
-        root = download_openeds(load_settings(raw_dir=raw_dir), force=True)
+        root = download_openeds(load_settings(raw={"dir": raw_dir}), force=True)
     download.assert_called_once()
     assert download.call_args.kwargs["output_dir"] == str(raw_dir)
     assert download.call_args.kwargs["force_download"] is True
@@ -205,20 +205,20 @@ def test_download_openeds_incomplete_tree_is_fetched(with_key, tmp_path):
     raw_dir = tmp_path / "raw"
     write_tiny_tree(raw_dir, splits=("train",))  # no validation split
     with patch("kagglehub.dataset_download", side_effect=synthetic_download) as download:
-        download_openeds(load_settings(raw_dir=raw_dir))
+        download_openeds(load_settings(raw={"dir": raw_dir}))
     download.assert_called_once()
 
 
 def test_download_openeds_without_credentials_contacts_nothing(kaggle_dir, tmp_path):
     raw_dir = tmp_path / "raw"
     with patch("kagglehub.dataset_download") as download, pytest.raises(VasegError, match="No Kaggle credentials"):
-        download_openeds(load_settings(raw_dir=raw_dir))
+        download_openeds(load_settings(raw={"dir": raw_dir}))
     download.assert_not_called()
     assert not raw_dir.exists()
 
 
 def test_download_openeds_not_found(with_key, tmp_path):
-    settings = load_settings(raw_dir=tmp_path / "raw", kaggle_dataset="nobody/missing")
+    settings = load_settings(raw={"dir": tmp_path / "raw", "kaggle_dataset": "nobody/missing"})
     with patch("kagglehub.dataset_download", side_effect=kaggle_errors.NotFoundError("404 Client Error")):
         with pytest.raises(VasegError) as caught:
             download_openeds(settings)
@@ -237,7 +237,7 @@ def test_download_openeds_not_found(with_key, tmp_path):
 def test_download_openeds_rejected_credentials(with_key, tmp_path, error):
     with patch("kagglehub.dataset_download", side_effect=error):
         with pytest.raises(VasegError) as caught:
-            download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+            download_openeds(load_settings(raw={"dir": tmp_path / "raw"}))
     message = caught.value.message
     assert "rejected" in message
     assert type(error).__name__ in message
@@ -255,7 +255,7 @@ def test_download_openeds_transfer_failure(with_key, tmp_path, error):
     raw_dir = tmp_path / "raw"
     with patch("kagglehub.dataset_download", side_effect=error):
         with pytest.raises(VasegError) as caught:
-            download_openeds(load_settings(raw_dir=raw_dir))
+            download_openeds(load_settings(raw={"dir": raw_dir}))
     message = caught.value.message
     assert str(raw_dir) in message
     assert "--force" in message
@@ -266,13 +266,13 @@ def test_download_openeds_empty_download(with_key, tmp_path):
     raw_dir = tmp_path / "raw"
     with patch("kagglehub.dataset_download", return_value=str(raw_dir)):
         with pytest.raises(VasegError, match="no train/images") as caught:
-            download_openeds(load_settings(raw_dir=raw_dir))
+            download_openeds(load_settings(raw={"dir": raw_dir}))
     assert str(raw_dir) in caught.value.message
 
 
 def test_ensure_raw_synthetic_writes_kaggle_layout(kaggle_dir, tmp_path):
     raw_dir = tmp_path / "raw"
-    settings = load_settings(raw_dir=raw_dir, source="synthetic", synthetic_count=4, seed=3)
+    settings = load_settings(seed=3, raw={"dir": raw_dir, "source": "synthetic", "synthetic_count": 4})
     with patch("kagglehub.dataset_download") as download:
         root = ensure_raw(settings)
     download.assert_not_called()
@@ -285,7 +285,7 @@ def test_ensure_raw_synthetic_writes_kaggle_layout(kaggle_dir, tmp_path):
 
 def test_ensure_raw_synthetic_reuses_complete_tree_unless_forced(kaggle_dir, tmp_path):
     raw_dir = tmp_path / "raw"
-    settings = load_settings(raw_dir=raw_dir, source="synthetic", synthetic_count=4)
+    settings = load_settings(raw={"dir": raw_dir, "source": "synthetic", "synthetic_count": 4})
     first = ensure_raw(settings)
     with patch("visionassist_seg.data.synthetic.write_synthetic_raw", side_effect=write_synthetic_raw) as write:
         assert ensure_raw(settings) == first
@@ -297,7 +297,7 @@ def test_ensure_raw_synthetic_reuses_complete_tree_unless_forced(kaggle_dir, tmp
 def test_ensure_raw_kaggle_source_downloads(with_key, tmp_path):
     raw_dir = tmp_path / "raw"
     with patch("kagglehub.dataset_download", side_effect=synthetic_download) as download:
-        root = ensure_raw(load_settings(raw_dir=raw_dir, source="kaggle"))
+        root = ensure_raw(load_settings(raw={"dir": raw_dir, "source": "kaggle"}))
     download.assert_called_once()
     assert root == raw_dir / "openEDS" / "openEDS"
 
@@ -352,7 +352,7 @@ def _serve_dataset(server, tmp_path: Path) -> None:
 def test_http_download_unpacks_the_archive_into_raw_dir(with_key, kaggle_server, tmp_path):
     _serve_dataset(kaggle_server, tmp_path)
     raw_dir = tmp_path / "raw"
-    root = download_openeds(load_settings(raw_dir=raw_dir, kaggle_dataset="someone/eyes"))
+    root = download_openeds(load_settings(raw={"dir": raw_dir, "kaggle_dataset": "someone/eyes"}))
     assert root == raw_dir / "openEDS" / "openEDS" and is_complete(raw_dir)
     asked = kaggle_server.requested("POST", DOWNLOAD_DATASET)
     assert [r.json() for r in asked] == [{"ownerSlug": "someone", "datasetSlug": "eyes", "datasetVersionNumber": 3}]
@@ -361,10 +361,10 @@ def test_http_download_unpacks_the_archive_into_raw_dir(with_key, kaggle_server,
 def test_http_404_names_the_dataset_id_and_how_to_check_it(with_key, kaggle_server, tmp_path):
     kaggle_server.route("POST", GET_DATASET, _error(404))
     with pytest.raises(VasegError) as caught:
-        download_openeds(load_settings(raw_dir=tmp_path / "raw", kaggle_dataset="nobody/missing"))
+        download_openeds(load_settings(raw={"dir": tmp_path / "raw", "kaggle_dataset": "nobody/missing"}))
     message = caught.value.message
     assert "'nobody/missing' was not found (HTTP 404)" in message
-    assert "https://www.kaggle.com/datasets/OWNER/NAME" in message and "VASEG_KAGGLE_DATASET" in message
+    assert "https://www.kaggle.com/datasets/OWNER/NAME" in message and "VASEG_RAW__KAGGLE_DATASET" in message
     assert "network" not in message
     assert_no_secret(message)
 
@@ -372,7 +372,7 @@ def test_http_404_names_the_dataset_id_and_how_to_check_it(with_key, kaggle_serv
 def test_http_401_names_the_credentials_in_use(with_key, kaggle_server, tmp_path):
     kaggle_server.route("POST", GET_DATASET, _error(401))
     with pytest.raises(VasegError) as caught:
-        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+        download_openeds(load_settings(raw={"dir": tmp_path / "raw"}))
     message = caught.value.message
     assert "rejected the credentials (HTTP 401) from KAGGLE_USERNAME/KAGGLE_KEY" in message
     assert "https://www.kaggle.com/settings" in message and "network" not in message
@@ -386,7 +386,7 @@ def test_http_403_on_download_says_to_accept_the_terms(kaggle_dir, kaggle_server
     kaggle_server.route("POST", GET_DATASET, Reply(200, {"currentVersionNumber": 1}))
     kaggle_server.route("POST", DOWNLOAD_DATASET, _error(403))
     with pytest.raises(VasegError) as caught:
-        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+        download_openeds(load_settings(raw={"dir": tmp_path / "raw"}))
     message = caught.value.message
     assert "refused access (HTTP 403)" in message and str(kaggle_dir / "kaggle.json") in message
     assert f"https://www.kaggle.com/datasets/{DATASET}" in message and "accept" in message
@@ -396,7 +396,7 @@ def test_http_403_on_download_says_to_accept_the_terms(kaggle_dir, kaggle_server
 def test_http_server_error_is_not_called_a_credentials_problem(with_key, kaggle_server, tmp_path):
     kaggle_server.route("POST", GET_DATASET, _error(503))
     with pytest.raises(VasegError) as caught:
-        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+        download_openeds(load_settings(raw={"dir": tmp_path / "raw"}))
     assert "HTTP 503" in caught.value.message and "credentials" not in caught.value.message
 
 
@@ -404,7 +404,7 @@ def test_http_partial_download_names_force_and_force_replaces_it(with_key, kaggl
     _serve_dataset(kaggle_server, tmp_path)
     raw_dir = tmp_path / "raw"
     (raw_dir / "openEDS" / "openEDS" / "train" / "images").mkdir(parents=True)  # an interrupted extraction
-    settings = load_settings(raw_dir=raw_dir)
+    settings = load_settings(raw={"dir": raw_dir})
     with pytest.raises(VasegError) as caught:
         download_openeds(settings)
     assert str(raw_dir) in caught.value.message and "--force-download" in caught.value.message
@@ -423,12 +423,12 @@ def test_kaggle_unreachable_says_so(with_key, monkeypatch, tmp_path):
     monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
     monkeypatch.setitem(kaggle_env._env_to_endpoint, kaggle_env.KaggleEnv.TEST, f"http://127.0.0.1:{closed}")
     with pytest.raises(VasegError) as caught:
-        download_openeds(load_settings(raw_dir=tmp_path / "raw"))
+        download_openeds(load_settings(raw={"dir": tmp_path / "raw"}))
     assert "Could not reach Kaggle" in caught.value.message and "disk space" not in caught.value.message
 
 
 @pytest.mark.parametrize("dataset", ["bad id", "owner", "a/b/c"])
 def test_malformed_dataset_id_is_a_usage_error_before_credentials(kaggle_dir, tmp_path, dataset):
     with pytest.raises(VasegError) as caught:
-        download_openeds(load_settings(raw_dir=tmp_path / "raw", kaggle_dataset=dataset))
+        download_openeds(load_settings(raw={"dir": tmp_path / "raw", "kaggle_dataset": dataset}))
     assert caught.value.exit_code == 2 and repr(dataset) in caught.value.message and "OWNER/NAME" in caught.value.message

@@ -296,7 +296,7 @@ def test_fetch_from_a_missing_volume_names_the_volume_not_secrets(fake_modal, mo
     missing.hydrate.side_effect = NotFoundError("Volume 'gone' not found in environment 'main'")
     monkeypatch.setattr(modal.Volume, "from_name", lambda name, **kwargs: missing)
     with pytest.raises(VasegError) as err:
-        dispatch.fetch_run(Settings(modal_volume="gone"), "exp")
+        dispatch.fetch_run(Settings(modal={"volume": "gone"}), "exp")
     assert "Modal Volume 'gone' does not exist" in err.value.message and "modal volume list" in err.value.message
     assert "secret" not in err.value.message.lower()
     missing.listdir.assert_not_called()
@@ -322,12 +322,11 @@ def test_train_function_definition(monkeypatch):
 
     monkeypatch.setattr(modal.App, "function", spy)
     monkeypatch.setattr(modal.Image, "add_local_python_source", add_source)
-    settings = Settings(gpu="H100", modal_timeout=7200, modal_cpu=4.0, modal_memory=16384,
-                        modal_volume="vol-x", modal_hf_secret="hf-x", modal_mlflow_secret="mlflow-x")
+    settings = Settings(modal={"gpu": "H100", "timeout": 7200, "cpu": 4.0, "memory": 16384, "volume": "vol-x", "hf_secret": "hf-x", "mlflow_secret": "mlflow-x"})
     remote = remote_app.build_app(settings)
 
     assert list(remote.functions) == ["train"]
-    assert remote.app.name == settings.modal_app_name
+    assert remote.app.name == settings.modal.app_name
     (options,) = decorations
     assert options["gpu"] == "H100" and options["timeout"] == 7200
     assert options["cpu"] == 4.0 and options["memory"] == 16384
@@ -379,7 +378,7 @@ def test_cpu_image_has_no_torch_and_compile_adds_compiler(declared_requirements)
     assert not any(r.startswith(("torch", "matplotlib")) for r in cpu.pip_packages)
     assert any(r.startswith("onnxruntime") for r in cpu.pip_packages)
     assert any(r.startswith("pyarrow") for r in cpu.pip_packages)
-    gpu = remote_app.image_recipe(Settings(compile=True, modal_mlflow_secret="m"), gpu=True)
+    gpu = remote_app.image_recipe(Settings(train={"compile": True}, modal={"mlflow_secret": "m"}), gpu=True)
     assert gpu.apt_packages == ("build-essential",)
     assert "mlflow>=2.10" in gpu.pip_packages
 
@@ -417,7 +416,7 @@ def test_torch_version_is_the_one_the_install_commands_use():
     ],
 )
 def test_precompute_functions_attach_only_needed_secrets(source, push, expected):
-    settings = Settings(source=source)
+    settings = Settings(raw={"source": source})
     remote = remote_app.build_app(settings, command="precompute", push=push)
     assert list(remote.functions) == ["prepare", "write_shards", "finalize"]
     for job, secrets in expected.items():
@@ -431,14 +430,16 @@ def test_precompute_functions_attach_only_needed_secrets(source, push, expected)
 
 def test_settings_payload_leaves_out_secrets_and_round_trips(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    settings = Settings(hf_token="hf_secret_value", epochs=3, gpu="A100")
-    payload = dispatch.settings_payload(settings, run_dir=PurePosixPath("/vol/runs/x"))
-    assert "hf_secret_value" not in payload and "hf_token" not in json.loads(payload)
+    settings = Settings(hub={"token": "hf_secret_value"}, train={"epochs": 3}, modal={"gpu": "A100"})
+    payload = dispatch.settings_payload(settings, train={"run_dir": PurePosixPath("/vol/runs/x")})
+    assert "hf_secret_value" not in payload and "token" not in json.loads(payload)["hub"]
     back = jobs.settings_from_payload(payload)
-    assert back.epochs == 3 and back.gpu == "A100" and back.run_dir == Path("/vol/runs/x")
-    assert back.hf_token is None
+    assert back.train.epochs == 3 and back.modal.gpu == "A100" and back.train.run_dir == Path("/vol/runs/x")
+    assert back.hub.token is None
     monkeypatch.setenv("HF_TOKEN", "from_modal_secret")
-    assert jobs.settings_from_payload(payload).hf_token.get_secret_value() == "from_modal_secret"
+    assert jobs.settings_from_payload(payload).hub.token.get_secret_value() == "from_modal_secret"
+    with pytest.raises(ValueError, match="run_dri"):
+        dispatch.settings_payload(settings, train={"run_dri": "/x"})
 
 
 # --- shard fan-out -------------------------------------------------------------------
@@ -476,7 +477,7 @@ def _write_dataset(folder: Path) -> Path:
 
 def _fake_training(volume: FakeVolume):
     def train(payload, dataset_from_hub):
-        run = PurePosixPath(json.loads(payload)["run_dir"]).relative_to("/vol")
+        run = PurePosixPath(json.loads(payload)["train"]["run_dir"]).relative_to("/vol")
         volume.write(f"{run}/checkpoints/last.pt", b"weights")
         volume.write(f"{run}/model.onnx", b"onnx")
         volume.write(f"{run}/metrics.json", b'{"pupil_iou": 0.9}')
@@ -490,8 +491,7 @@ def test_train_remote_sends_settings_and_copies_run_back(fake_modal, tmp_path, m
     monkeypatch.chdir(tmp_path)
     dataset = _write_dataset(tmp_path / "precomputed")
     fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
-    settings = Settings(run_dir=tmp_path / "runs" / "exp1", dataset=dataset, epochs=2, gpu="H100",
-                        device="cpu", hf_token="hf_never_sent")
+    settings = Settings(hub={"token": "hf_never_sent"}, train={"run_dir": tmp_path / "runs" / "exp1", "epochs": 2, "device": "cpu"}, dataset={"dir": dataset}, modal={"gpu": "H100"})
 
     result = dispatch.train_remote(settings)
 
@@ -503,11 +503,11 @@ def test_train_remote_sends_settings_and_copies_run_back(fake_modal, tmp_path, m
     (call,) = fake_modal.calls
     assert call[:2] == ("remote", "train_job")
     sent = _payload(call)
-    assert sent["run_dir"] == "/vol/runs/exp1"
-    assert sent["dataset"] == "/vol/datasets/local/precomputed"
-    assert sent["train_source"] == "local" and sent["device"] == "cuda"
-    assert sent["epochs"] == 2 and sent["gpu"] == "H100"
-    assert "hf_token" not in sent and "hf_never_sent" not in call[2][0]
+    assert sent["train"]["run_dir"] == "/vol/runs/exp1"
+    assert sent["dataset"]["dir"] == "/vol/datasets/local/precomputed"
+    assert sent["train"]["source"] == "local" and sent["train"]["device"] == "cuda"
+    assert sent["train"]["epochs"] == 2 and sent["modal"]["gpu"] == "H100"
+    assert "token" not in sent["hub"] and "hf_never_sent" not in call[2][0]
     assert call[2][1] is False  # dataset uploaded, not fetched from the Hub
     assert fake_modal.app_runs == [{"detach": False}]
     assert fake_modal.volume.uploads == [(str(dataset), "datasets/local/precomputed")]
@@ -516,7 +516,7 @@ def test_train_remote_sends_settings_and_copies_run_back(fake_modal, tmp_path, m
 def test_train_remote_reuses_uploaded_dataset(fake_modal, tmp_path):
     dataset = _write_dataset(tmp_path / "precomputed")
     fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
-    settings = Settings(run_dir=tmp_path / "runs" / "a", dataset=dataset)
+    settings = Settings(train={"run_dir": tmp_path / "runs" / "a"}, dataset={"dir": dataset})
     dispatch.train_remote(settings)
     dispatch.train_remote(settings)
     assert len(fake_modal.volume.uploads) == 1  # same manifest on the Volume: no second upload
@@ -527,13 +527,12 @@ def test_train_remote_hub_dataset_and_resume(fake_modal, tmp_path):
     checkpoint.parent.mkdir()
     checkpoint.write_bytes(b"ckpt")
     fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
-    settings = Settings(run_dir=tmp_path / "runs" / "b", train_source="hub", hf_repo="me/eyes",
-                        hf_revision="v2", resume=checkpoint)
+    settings = Settings(train={"run_dir": tmp_path / "runs" / "b", "source": "hub", "resume": checkpoint}, hub={"repo": "me/eyes", "revision": "v2"})
     dispatch.train_remote(settings)
     (call,) = fake_modal.calls
     sent = _payload(call)
-    assert sent["dataset"] == "/vol/datasets/hub/me/eyes/v2"
-    assert sent["resume"] == "/vol/uploads/b/last.pt"
+    assert sent["dataset"]["dir"] == "/vol/datasets/hub/me/eyes/v2"
+    assert sent["train"]["resume"] == "/vol/uploads/b/last.pt"
     assert call[2][1] is True
     assert (fake_modal.volume.root / "uploads" / "b" / "last.pt").read_bytes() == b"ckpt"
 
@@ -543,14 +542,14 @@ def test_train_remote_uploads_init_from_weights(fake_modal, tmp_path):
     weights.parent.mkdir()
     weights.write_bytes(b"onnx")
     fake_modal.behaviour["train_job"] = _fake_training(fake_modal.volume)
-    dispatch.train_remote(Settings(run_dir=tmp_path / "runs" / "c", train_source="hub", init_from=weights))
+    dispatch.train_remote(Settings(train={"run_dir": tmp_path / "runs" / "c", "source": "hub", "init_from": weights}))
     (call,) = fake_modal.calls
-    assert _payload(call)["init_from"] == "/vol/uploads/c/seed.onnx"
+    assert _payload(call)["train"]["init_from"] == "/vol/uploads/c/seed.onnx"
     assert (fake_modal.volume.root / "uploads" / "c" / "seed.onnx").read_bytes() == b"onnx"
 
 
 def test_train_remote_detach_spawns_and_returns_name(fake_modal, tmp_path, capsys):
-    settings = Settings(run_dir=tmp_path / "runs" / "night-run", train_source="hub")
+    settings = Settings(train={"run_dir": tmp_path / "runs" / "night-run", "source": "hub"})
     result = dispatch.train_remote(settings, detach=True)
     assert result == "night-run"
     (call,) = fake_modal.calls
@@ -563,10 +562,10 @@ def test_train_remote_detach_spawns_and_returns_name(fake_modal, tmp_path, capsy
 
 def test_train_remote_rejects_bad_run_name_and_empty_dataset(fake_modal, tmp_path):
     with pytest.raises(VasegError, match="cannot name a folder"):
-        dispatch.train_remote(Settings(run_dir=Path("runs") / "bad name"))
+        dispatch.train_remote(Settings(train={"run_dir": Path("runs") / "bad name"}))
     (tmp_path / "empty").mkdir()
     with pytest.raises(VasegError, match="no parquet shards"):
-        dispatch.train_remote(Settings(run_dir=tmp_path / "r", dataset=tmp_path / "empty"))
+        dispatch.train_remote(Settings(train={"run_dir": tmp_path / "r", "source": "local"}, dataset={"dir": tmp_path / "empty"}))
     assert fake_modal.calls == []
 
 
@@ -578,7 +577,7 @@ def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
     fake_modal.behaviour["prepare_job"] = lambda payload, force_download: tasks
     fake_modal.behaviour["write_shards_job"] = lambda group, payload: [f"result-{t}" for t in group]
     fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push, seconds: {"tasks": t, "results": r, "push": push}
-    settings = Settings(workers=3, source="synthetic", synthetic_count=8, seed=1, hf_repo="me/eyes")
+    settings = Settings(workers=3, seed=1, raw={"source": "synthetic", "synthetic_count": 8}, hub={"repo": "me/eyes"})
 
     report = dispatch.precompute_remote(settings, push=False)
 
@@ -588,8 +587,8 @@ def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
     assert groups == [tasks[0:3], tasks[3:5], tasks[5:7]]
     assert report == {"tasks": tasks, "results": [f"result-{t}" for t in tasks], "push": False}
     sent = _payload(fake_modal.calls[0])
-    assert sent["raw_dir"] == "/vol/raw/synthetic/count8-seed1"
-    assert sent["output_dir"] == "/vol/datasets/hub/me/eyes/main"
+    assert sent["raw"]["dir"] == "/vol/raw/synthetic/count8-seed1"
+    assert sent["dataset"]["dir"] == "/vol/datasets/hub/me/eyes/main"
     assert fake_modal.calls[1][3] == {"payload": fake_modal.calls[0][2][0]}
     assert fake_modal.built.functions.keys() == {"prepare", "write_shards", "finalize"}
 
@@ -597,7 +596,7 @@ def test_precompute_remote_fans_out_disjoint_groups(fake_modal):
 def test_precompute_remote_force_download_reaches_the_remote_download(fake_modal):
     fake_modal.behaviour["prepare_job"] = lambda payload, force_download: []
     fake_modal.behaviour["finalize_job"] = lambda payload, t, r, push, seconds: None
-    dispatch.precompute_remote(Settings(source="synthetic"), push=False, force_download=True)
+    dispatch.precompute_remote(Settings(raw={"source": "synthetic"}), push=False, force_download=True)
     assert fake_modal.calls[0][:2] == ("remote", "prepare_job") and fake_modal.calls[0][2][1] is True
 
 
@@ -605,7 +604,7 @@ def test_prepare_job_replaces_a_partial_raw_download_when_forced(tmp_path, monke
     from visionassist_seg import kaggle
 
     raw = tmp_path / "volume" / "raw"
-    settings = Settings(raw_dir=raw, output_dir=tmp_path / "volume" / "d", source="kaggle", shard_size=4)
+    settings = Settings(raw={"dir": raw, "source": "kaggle"}, dataset={"dir": tmp_path / "volume" / "d", "shard_size": 4})
     (raw / "openEDS.zip").parent.mkdir(parents=True)
     (raw / "openEDS.zip").write_bytes(b"partial")  # what an interrupted download leaves
     forced = []
@@ -615,7 +614,7 @@ def test_prepare_job_replaces_a_partial_raw_download_when_forced(tmp_path, monke
 
         forced.append(force)
         if not force:  # what kagglehub does with a non-empty folder lacking its completion marker
-            raise kaggle.download_error(FileExistsError("output_dir is not empty"), settings.kaggle_dataset, raw)
+            raise kaggle.download_error(FileExistsError("output_dir is not empty"), settings.raw.kaggle_dataset, raw)
         return write_synthetic_raw(raw, 8, seed=0)
 
     monkeypatch.setattr(kaggle, "ensure_raw", fake_ensure_raw)
@@ -632,7 +631,7 @@ def test_fetch_run_copies_and_reports_status(fetch_volume, tmp_path):
     fetch_volume.write("runs/r1/last.pt", b"abcdef")
     fetch_volume.write("runs/r1/plots/loss.png", b"png")
     fetch_volume.write("runs/r1/remote.json", b'{"status": "running"}')
-    result = dispatch.fetch_run(Settings(run_dir=tmp_path / "runs" / "x", modal_volume="v2"), "r1")
+    result = dispatch.fetch_run(Settings(train={"run_dir": tmp_path / "runs" / "x"}, modal={"volume": "v2"}), "r1")
     assert fetch_volume.names == ["v2"]
     assert result.run_dir == tmp_path / "runs" / "r1"
     assert (result.run_dir / "last.pt").read_bytes() == b"abcdef"
@@ -653,7 +652,7 @@ def test_download_hub_dataset_targets_volume_folder(monkeypatch, tmp_path):
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    settings = Settings(hf_repo="me/eyes", hf_revision="v1", hf_token="hf_abc")
+    settings = Settings(hub={"repo": "me/eyes", "revision": "v1", "token": "hf_abc"})
     with mock.patch("visionassist_seg.hub.download_dataset") as download:
         jobs.download_hub_dataset(settings, tmp_path / "cache")
     download.assert_called_once_with("me/eyes", "v1", local_dir=tmp_path / "cache", token="hf_abc")
@@ -676,8 +675,15 @@ def _files(folder: Path) -> set[str]:
 
 
 LOCAL_CALL = pytest.mark.filterwarnings("ignore:The .* function is executing locally")
-TINY = dict(source="synthetic", synthetic_count=8, seed=3, shard_size=4, workers=1, modal_cpu=1.0, epochs=1,
-            batch_size=2, scale=0.2, device="cpu", train_source="local", compile=False)
+TINY = dict(
+    seed=3, workers=1, raw={"source": "synthetic", "synthetic_count": 8}, dataset={"shard_size": 4}, modal={"cpu": 1.0},
+    train={"epochs": 1, "batch_size": 2, "scale": 0.2, "device": "cpu", "source": "local", "compile": False},
+)
+
+
+def _tiny(**sections) -> Settings:
+    """TINY's settings with ``sections`` merged in (``dataset={"dir": ...}``)."""
+    return Settings(**{**TINY, **{name: {**TINY.get(name, {}), **values} for name, values in sections.items()}})
 
 
 @LOCAL_CALL
@@ -690,8 +696,8 @@ def test_remote_precompute_bodies_match_local_precompute(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     volume = tmp_path / "volume"
-    remote_settings = Settings(raw_dir=volume / "raw", output_dir=volume / "datasets" / "d", **TINY)
-    local_settings = Settings(raw_dir=tmp_path / "raw", output_dir=tmp_path / "out", **TINY)
+    remote_settings = _tiny(raw={"dir": volume / "raw"}, dataset={"dir": volume / "datasets" / "d"})
+    local_settings = _tiny(raw={"dir": tmp_path / "raw"}, dataset={"dir": tmp_path / "out"})
     payload = dispatch.settings_payload(remote_settings)
 
     functions = remote_app.build_app(remote_settings, command="precompute", push=False).functions
@@ -730,9 +736,9 @@ def test_remote_train_body_matches_local_training(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     dataset = tmp_path / "out"
-    run_precompute(Settings(raw_dir=tmp_path / "raw", output_dir=dataset, **TINY), progress=False)
-    remote_settings = Settings(dataset=dataset, run_dir=tmp_path / "volume" / "runs" / "exp", **TINY)
-    local_settings = Settings(dataset=dataset, run_dir=tmp_path / "runs" / "exp", **TINY)
+    run_precompute(_tiny(raw={"dir": tmp_path / "raw"}, dataset={"dir": dataset}), progress=False)
+    remote_settings = _tiny(dataset={"dir": dataset}, train={"run_dir": tmp_path / "volume" / "runs" / "exp"})
+    local_settings = _tiny(dataset={"dir": dataset}, train={"run_dir": tmp_path / "runs" / "exp"})
 
     record = remote_app.build_app(remote_settings).functions["train"].local(
         dispatch.settings_payload(remote_settings), False
@@ -740,7 +746,7 @@ def test_remote_train_body_matches_local_training(tmp_path, monkeypatch):
     train(local_settings, progress=False)
 
     assert record["status"] == "finished" and record["result"]["epochs_run"] == 1
-    remote_run, local_run = remote_settings.run_dir, local_settings.run_dir
+    remote_run, local_run = remote_settings.train.run_dir, local_settings.train.run_dir
     assert _files(remote_run) == _files(local_run) | {"remote.json"}
     assert json.loads((remote_run / "remote.json").read_text()) == record
     header = (local_run / "metrics.csv").read_text().splitlines()[0]
@@ -755,7 +761,7 @@ def test_remote_train_body_records_failure(tmp_path, monkeypatch):
         raise VasegError("Dataset folder x does not exist.")
 
     monkeypatch.setattr(loop, "train", broken)
-    settings = Settings(run_dir=tmp_path / "runs" / "bad", dataset=tmp_path / "none", train_source="local")
+    settings = Settings(train={"run_dir": tmp_path / "runs" / "bad", "source": "local"}, dataset={"dir": tmp_path / "none"})
     with pytest.raises(VasegError):
         jobs.train_job(dispatch.settings_payload(settings), False)
     status = json.loads((tmp_path / "runs" / "bad" / "remote.json").read_text())
@@ -779,8 +785,8 @@ def test_cli_train_remote_detach(fake_modal, tmp_path):
     (call,) = fake_modal.calls
     assert call[:2] == ("spawn", "train_job")
     sent = _payload(call)
-    assert sent["gpu"] == "H100" and sent["epochs"] == 3 and sent["run_dir"] == "/vol/runs/cli-run"
-    assert sent["dataset"] == "/vol/datasets/hub/me/eyes/main"
+    assert sent["modal"]["gpu"] == "H100" and sent["train"]["epochs"] == 3 and sent["train"]["run_dir"] == "/vol/runs/cli-run"
+    assert sent["dataset"]["dir"] == "/vol/datasets/hub/me/eyes/main"
 
 
 def test_cli_train_remote_without_credentials(no_modal_token, tmp_path):
@@ -804,15 +810,15 @@ def test_remote_finalize_pushes_unless_strict_skips(tmp_path, monkeypatch):
     monkeypatch.setattr(hub, "revision_sha", lambda repo, revision=None, token=None: "c0ffee" * 6 + "abcd")
     report = SimpleNamespace(skipped=[{"split": "train", "file": "train/images/1.png", "reason": "bad shape"}])
     monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
-    settings = Settings(output_dir=tmp_path / "d", strict=True)
+    settings = Settings(dataset={"dir": tmp_path / "d", "strict": True})
     with pytest.raises(VasegError, match="nothing was pushed.*train/images/1.png"):
         jobs.finalize_job(dispatch.settings_payload(settings), [], [], True)
     assert pushed == []
-    relaxed = Settings(output_dir=tmp_path / "d", strict=False)
+    relaxed = Settings(dataset={"dir": tmp_path / "d", "strict": False})
     assert jobs.finalize_job(dispatch.settings_payload(relaxed), [], [], True) is report
     assert pushed == [tmp_path / "d"]
     # The Volume copy is recorded as that Hub commit, so remote training reuses it without a download.
-    assert read_snapshot(tmp_path / "d") == {"origin": "precompute", "repo": relaxed.hf_repo, "sha": "c0ffee" * 6 + "abcd"}
+    assert read_snapshot(tmp_path / "d") == {"origin": "precompute", "repo": relaxed.hub.repo, "sha": "c0ffee" * 6 + "abcd"}
     jobs.finalize_job(dispatch.settings_payload(relaxed), [], [], False)
     assert read_snapshot(tmp_path / "d")["sha"] is None
 
@@ -849,7 +855,7 @@ def _cached_dataset(tmp_path: Path, origin: str = "hub", sha: str | None = SHA_O
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(b"x")
     write_snapshot(folder, origin, "me/eyes", sha)
-    return Settings(hf_repo="me/eyes", dataset=folder, train_source="local")
+    return Settings(hub={"repo": "me/eyes"}, dataset={"dir": folder}, train={"source": "local"})
 
 
 @pytest.fixture
@@ -864,7 +870,7 @@ def no_download(monkeypatch):
 def test_hub_cache_on_the_volume_is_reused_while_the_hub_commit_is_unchanged(hub_stub, tmp_path, no_download):
     settings = _cached_dataset(tmp_path)
     _serve_commit(hub_stub, SHA_OLD, [])
-    assert jobs.ensure_hub_dataset(settings) == settings.dataset
+    assert jobs.ensure_hub_dataset(settings) == settings.dataset.dir
     assert [r.path for r in hub_stub.requests if "/datasets/" in r.path] == ["/api/datasets/me/eyes"]
 
 
@@ -873,14 +879,14 @@ def test_hub_cache_survives_a_rejected_hf_secret(hub_stub, tmp_path, no_download
 
     settings = _cached_dataset(tmp_path).model_copy(update={"hf_token": SecretStr("hf_badSECRETvalue")})
     hub_stub.route("GET", r"/api/datasets/me/eyes(/revision/main)?", Reply(401, {"error": "Invalid credentials"}))
-    assert jobs.ensure_hub_dataset(settings) == settings.dataset
+    assert jobs.ensure_hub_dataset(settings) == settings.dataset.dir
     out = capsys.readouterr().out
     assert "could not check me/eyes" in out and "(401)" in out and "hf_badSECRETvalue" not in out
 
 
 def test_hub_cache_written_by_an_unpushed_precompute_needs_no_hub(hub_stub, tmp_path, no_download):
     settings = _cached_dataset(tmp_path, origin="precompute", sha=None)
-    assert jobs.ensure_hub_dataset(settings) == settings.dataset
+    assert jobs.ensure_hub_dataset(settings) == settings.dataset.dir
     assert [r.path for r in hub_stub.requests if "/datasets/" in r.path] == []
 
 
@@ -899,9 +905,9 @@ def test_hub_cache_follows_a_new_commit_and_drops_old_shards(hub_stub, tmp_path,
     monkeypatch.setattr(hub, "download_dataset", mock.Mock(side_effect=download))
     jobs.ensure_hub_dataset(settings)
     assert hub.download_dataset.call_args.args == ("me/eyes", SHA_NEW)
-    assert _files(settings.dataset) == {"README.md", "manifest.json", "data/train-00000-of-00001.parquet",
+    assert _files(settings.dataset.dir) == {"README.md", "manifest.json", "data/train-00000-of-00001.parquet",
                                         ".vaseg/hub-snapshot.json"}
-    assert read_snapshot(settings.dataset)["sha"] == SHA_NEW
+    assert read_snapshot(settings.dataset.dir)["sha"] == SHA_NEW
 
 
 def test_hub_dataset_missing_everywhere_fails_with_the_hub_error(hub_stub, tmp_path, no_download):
@@ -910,7 +916,7 @@ def test_hub_dataset_missing_everywhere_fails_with_the_hub_error(hub_stub, tmp_p
     folder = tmp_path / "vol" / "empty"
     hub_stub.route("GET", r"/api/datasets/me/eyes(/revision/main)?", Reply(401, {"error": "Invalid credentials"}))
     with pytest.raises(VasegError, match="rejected the token"):
-        jobs.ensure_hub_dataset(Settings(hf_repo="me/eyes", dataset=folder, train_source="local"))
+        jobs.ensure_hub_dataset(Settings(hub={"repo": "me/eyes"}, dataset={"dir": folder}, train={"source": "local"}))
 
 
 # --- the Modal reachability check, against local ports ----------------------------------------
@@ -959,8 +965,8 @@ def test_reachability_check_tries_each_fallback_url():
 
 
 def test_remote_commands_refuse_a_bad_hf_repo_from_settings_before_modal(fake_modal):
-    for call in (lambda: dispatch.precompute_remote(Settings(hf_repo="bad repo!!")),
-                 lambda: dispatch.train_remote(Settings(hf_repo="bad repo!!", train_source="hub"))):
+    for call in (lambda: dispatch.precompute_remote(Settings(hub={"repo": "bad repo!!"})),
+                 lambda: dispatch.train_remote(Settings(hub={"repo": "bad repo!!"}, train={"source": "hub"}))):
         with pytest.raises(VasegError) as err:
             call()
         assert err.value.exit_code == 2 and "'bad repo!!' is not a Hugging Face repository id" in err.value.message
@@ -977,6 +983,6 @@ def test_remote_finalize_survives_a_hub_that_cannot_be_read_back_after_the_push(
     monkeypatch.setattr(hub, "revision_sha", mock.Mock(side_effect=VasegError("Network failure")))
     report = SimpleNamespace(skipped=[])
     monkeypatch.setattr(precompute, "finalize_dataset", lambda settings, tasks, results, seconds: report)
-    settings = Settings(output_dir=tmp_path / "d")
+    settings = Settings(dataset={"dir": tmp_path / "d"})
     assert jobs.finalize_job(dispatch.settings_payload(settings), [], [], True) is report
     assert read_snapshot(tmp_path / "d")["sha"] == ""  # not None: the next training asks the Hub itself

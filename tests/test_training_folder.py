@@ -13,10 +13,10 @@ from visionassist_seg.settings import Settings
 def test_auto_trains_on_output_dir_when_datasets_finds_splits_there(tmp_path, layout):
     rows = {"train": eye_rows(1, 0, "train", legacy=layout == "seed"), "validation": eye_rows(1, 0, "validation")}
     write_layout(tmp_path, layout, rows)
-    assert local_training_folder(Settings(output_dir=tmp_path, train_source="auto")) == tmp_path
+    assert local_training_folder(Settings(dataset={"dir": tmp_path}, train={"source": "auto"})) == tmp_path
 
 
 def test_auto_falls_back_to_the_hub_without_parquet_splits(tmp_path):
     (tmp_path / "notes.txt").write_text("no data here")
-    assert local_training_folder(Settings(output_dir=tmp_path, train_source="auto")) is None
-    assert local_training_folder(Settings(output_dir=tmp_path / "absent", train_source="auto")) is None
+    assert local_training_folder(Settings(dataset={"dir": tmp_path}, train={"source": "auto"})) is None
+    assert local_training_folder(Settings(dataset={"dir": tmp_path / "absent"}, train={"source": "auto"})) is None

@@ -14,3 +14,10 @@ class VasegError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+class VasegWarning(UserWarning):
+    """Something a user should change but vaseg can go on with (an old setting name, a risky file mode).
+
+    The CLI prints it as one ``Warning:`` line on stderr.
+    """

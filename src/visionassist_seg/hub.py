@@ -41,8 +41,8 @@ def check_repo_id(repo_id: str, option: str = "--hf-repo") -> str:
     except HFValidationError as err:
         raise VasegError(
             f"{option} {repo_id!r} is not a Hugging Face repository id ({err}). Pass OWNER/NAME using "
-            "letters, digits, '-', '_' and '.', e.g. yourname/openeds-precomputed (set hf_repo in "
-            "vaseg.toml or VASEG_HF_REPO for the default).",
+            "letters, digits, '-', '_' and '.', e.g. yourname/openeds-precomputed (set `[hub] repo` in "
+            "vaseg.toml or VASEG_HUB__REPO for the default).",
             exit_code=2,
         ) from None
     return repo_id
@@ -54,8 +54,8 @@ def resolve_token(settings: Settings) -> str:
     Raises:
         VasegError: no token anywhere.
     """
-    if settings.hf_token is not None and settings.hf_token.get_secret_value():
-        return settings.hf_token.get_secret_value()
+    if settings.hub.token is not None and settings.hub.token.get_secret_value():
+        return settings.hub.token.get_secret_value()
     import huggingface_hub
 
     token = huggingface_hub.get_token()
@@ -78,7 +78,7 @@ def check_push_target(dataset_dir: Path, settings: Settings) -> str:
     Raises:
         VasegError: a bad repository id (exit 2), not a precomputed dataset folder, or no token.
     """
-    check_repo_id(settings.hf_repo)
+    check_repo_id(settings.hub.repo)
     _require_dataset_folder(Path(dataset_dir))
     return resolve_token(settings)
 
@@ -87,7 +87,7 @@ def upload_dataset(dataset_dir: Path, settings: Settings, *, token: str, message
     """Return the Hub URL of ``dataset_dir`` after uploading it so that the Hub copy equals the folder.
 
     Checking the dataset first is the caller's (`pipeline.push.push_dataset`). Creates the
-    dataset repository (and the ``settings.hf_revision`` branch) if needed, then uploads the
+    dataset repository (and the ``settings.hub.revision`` branch) if needed, then uploads the
     folder as it is (card, data files in whatever layout, manifest), leaving out only
     vaseg's private state (`PRIVATE_PATTERNS`), with `HfApi.upload_folder`. Dataset files
     on the Hub that are no longer in the folder (`DATASET_FILE_PATTERNS`: shards of an
@@ -99,12 +99,12 @@ def upload_dataset(dataset_dir: Path, settings: Settings, *, token: str, message
         VasegError: the token is rejected (401), no write access (403), or the Hub cannot be reached.
     """
     dataset_dir = Path(dataset_dir)
-    repo_id, revision = check_repo_id(settings.hf_repo), settings.hf_revision
+    repo_id, revision = check_repo_id(settings.hub.repo), settings.hub.revision
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     with _hub_errors(repo_id, "push to"):
-        api.create_repo(repo_id, repo_type="dataset", private=settings.hf_private, exist_ok=True)
+        api.create_repo(repo_id, repo_type="dataset", private=settings.hub.private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
         api.upload_folder(
@@ -280,8 +280,8 @@ def _translate(error: BaseException, repo_id: str, action: str) -> VasegError | 
     where = f"dataset repository {repo_id}"
     if isinstance(error, errors.HFValidationError):  # a bad id from a settings file reached the client
         return VasegError(
-            f"{repo_id!r} is not a Hugging Face repository id ({error}). Set hf_repo (vaseg.toml, VASEG_HF_REPO "
-            "or --hf-repo) to OWNER/NAME using letters, digits, '-', '_' and '.'.",
+            f"{repo_id!r} is not a Hugging Face repository id ({error}). Set --hf-repo (or `[hub] repo` in "
+            "vaseg.toml, VASEG_HUB__REPO) to OWNER/NAME using letters, digits, '-', '_' and '.'.",
             exit_code=2,
         )
     if isinstance(error, errors.RevisionNotFoundError):

@@ -57,7 +57,7 @@ def check_dataset_id(dataset: str) -> str:
     except ValueError:
         raise VasegError(
             f"Kaggle dataset id {dataset!r} is not of the form OWNER/NAME (the end of the dataset's page address "
-            "https://www.kaggle.com/datasets/OWNER/NAME). Fix kaggle_dataset in vaseg.toml or VASEG_KAGGLE_DATASET "
+            "https://www.kaggle.com/datasets/OWNER/NAME). Fix `[raw] kaggle_dataset` in vaseg.toml or VASEG_RAW__KAGGLE_DATASET "
             "(OpenEDS is soumicksarker/openeds-dataset).",
             exit_code=2,
         ) from None
@@ -65,35 +65,35 @@ def check_dataset_id(dataset: str) -> str:
 
 
 def download_openeds(settings: Settings, *, force: bool = False) -> Path:
-    """Return the data root of raw OpenEDS in ``settings.raw_dir``, downloading it from Kaggle if needed.
+    """Return the data root of raw OpenEDS in ``settings.raw.dir``, downloading it from Kaggle if needed.
 
     A complete download is not fetched again unless ``force``. Credentials are checked
     before anything is contacted.
     """
-    raw_dir = Path(settings.raw_dir)
+    raw_dir = Path(settings.raw.dir)
     if not force and is_complete(raw_dir):
         return find_data_root(raw_dir)  # type: ignore[return-value]
-    check_dataset_id(settings.kaggle_dataset)
+    check_dataset_id(settings.raw.kaggle_dataset)
     require_credentials()
     import kagglehub
     from kagglehub import exceptions as kaggle_errors
 
     raw_dir.mkdir(parents=True, exist_ok=True)
     try:
-        kagglehub.dataset_download(settings.kaggle_dataset, output_dir=str(raw_dir), force_download=force)
+        kagglehub.dataset_download(settings.raw.kaggle_dataset, output_dir=str(raw_dir), force_download=force)
     except (kaggle_errors.UnauthenticatedError, kaggle_errors.CredentialError) as err:
         raise VasegError(f"Kaggle rejected the credentials ({type(err).__name__}). {CREDENTIAL_HELP}") from None
     except kaggle_errors.NotFoundError:
-        raise _not_found(settings.kaggle_dataset, "not found") from None
+        raise _not_found(settings.raw.kaggle_dataset, "not found") from None
     except Exception as err:
-        translated = download_error(err, settings.kaggle_dataset, raw_dir)
+        translated = download_error(err, settings.raw.kaggle_dataset, raw_dir)
         if translated is None:
             raise
         raise translated from None
     root = find_data_root(raw_dir)
     if root is None:
         raise VasegError(
-            f"The download of '{settings.kaggle_dataset}' into {raw_dir} holds no train/images folder. "
+            f"The download of '{settings.raw.kaggle_dataset}' into {raw_dir} holds no train/images folder. "
             "Rerun with `vaseg download --force`, or check the dataset id."
         )
     return root
@@ -155,8 +155,8 @@ def _http_error(status: int | None, dataset: str) -> VasegError:
 def _not_found(dataset: str, what: str) -> VasegError:
     return VasegError(
         f"Kaggle dataset '{dataset}' was {what}. Check the id: it is the owner/name part of the dataset's "
-        f"page address (https://www.kaggle.com/datasets/OWNER/NAME); set it with kaggle_dataset in "
-        "vaseg.toml or VASEG_KAGGLE_DATASET (OpenEDS is soumicksarker/openeds-dataset)."
+        f"page address (https://www.kaggle.com/datasets/OWNER/NAME); set it with `[raw] kaggle_dataset` in "
+        "vaseg.toml or VASEG_RAW__KAGGLE_DATASET (OpenEDS is soumicksarker/openeds-dataset)."
     )
 
 
@@ -177,11 +177,11 @@ def credential_source() -> str:
 
 
 def ensure_raw(settings: Settings, *, force: bool = False) -> Path:
-    """Return the raw data root for ``settings.source`` (kaggle or synthetic), creating it if needed."""
-    if settings.source == "synthetic":
+    """Return the raw data root for ``settings.raw.source`` (kaggle or synthetic), creating it if needed."""
+    if settings.raw.source == "synthetic":
         from visionassist_seg.data.synthetic import write_synthetic_raw
 
-        if force or not is_complete(settings.raw_dir):
-            return write_synthetic_raw(settings.raw_dir, settings.synthetic_count, settings.seed)
-        return find_data_root(settings.raw_dir)  # type: ignore[return-value]
+        if force or not is_complete(settings.raw.dir):
+            return write_synthetic_raw(settings.raw.dir, settings.raw.synthetic_count, settings.seed)
+        return find_data_root(settings.raw.dir)  # type: ignore[return-value]
     return download_openeds(settings, force=force)

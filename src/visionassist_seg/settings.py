@@ -1,7 +1,17 @@
-"""The one `Settings` object shared by every vaseg command.
+"""The one `Settings` object shared by every vaseg command, grouped by concern.
 
-Precedence, highest first: command-line options > ``VASEG_*`` environment variables >
-``vaseg.toml`` in the working directory (or ``--config FILE``) > the defaults below.
+``Settings`` holds ``seed`` and ``workers`` (used by every step) and one section per
+concern: ``raw`` (the raw OpenEDS tree), ``dataset`` (the precomputed dataset folder),
+``hub`` (the Hugging Face repository), ``train`` (a training run) and ``modal`` (remote
+runs). A name means one thing everywhere: ``dataset.dir`` is the dataset folder that
+precompute writes and validate, push and training read.
+
+Precedence, highest first: command-line options > environment variables
+(``VASEG_SEED``, ``VASEG_TRAIN__EPOCHS``: section and name joined by ``__``) > the
+``[train]``-style sections of ``vaseg.toml`` in the working directory (or ``--config
+FILE``) > the defaults below. Settings files and variables written for the flat names
+of vaseg 0.x (``epochs = 3``, ``VASEG_EPOCHS``) are still read, each with a warning
+naming its new place (`LEGACY_NAMES`).
 """
 
 from __future__ import annotations
@@ -9,12 +19,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,12 +33,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from visionassist_seg.errors import VasegError
+from visionassist_seg.errors import VasegError, VasegWarning
 
 DEFAULT_CONFIG_FILE = Path("vaseg.toml")
+ENV_PREFIX = "VASEG_"
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
-# Every name under which the Hub token could be given (field and aliases), lower-cased.
-_TOKEN_KEYS = frozenset({"hf_token", "vaseg_hf_token"})
+# Environment variables that set the Hub token, highest precedence first (besides VASEG_HUB__TOKEN).
+TOKEN_VARIABLES = ("VASEG_HF_TOKEN", "HF_TOKEN")
+# VASEG_* variables that are not settings.
+_OTHER_VARIABLES = frozenset({"VASEG_DEBUG", "VASEG_HF_TOKEN"})
 # An unknown key whose name looks like one of these may hold a credential someone misspelled.
 _CREDENTIAL_WORDS = ("token", "key", "kee", "secret", "pass", "credential", "kaggle", "hf_", "huggingface")
 TOKEN_HELP = "the Hub token belongs in the HF_TOKEN (or VASEG_HF_TOKEN) environment variable or in `hf auth login`"
@@ -38,58 +52,62 @@ def _default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-class Settings(BaseSettings):
-    """Every knob of vaseg; each command reads the fields it needs."""
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    model_config = SettingsConfigDict(
-        env_prefix="VASEG_",
-        extra="forbid",
-        validate_default=True,
-        populate_by_name=True,
-    )
 
-    # --- raw data -------------------------------------------------------------
+class RawSettings(_Section):
+    """The raw OpenEDS tree: where `download` gets it and where it lives."""
+
     source: Literal["kaggle", "synthetic"] = Field(
         "kaggle", description="Where `download` gets raw data: the Kaggle dataset or the built-in synthetic generator."
     )
     kaggle_dataset: str = Field(
         "soumicksarker/openeds-dataset", description="Kaggle dataset handle (owner/name) of raw OpenEDS."
     )
-    raw_dir: Path = Field(Path("openeds_raw"), description="Folder holding (or receiving) the raw OpenEDS tree.")
+    dir: Path = Field(Path("openeds_raw"), description="Folder holding (or receiving) the raw OpenEDS tree (--raw-dir).")
     synthetic_count: int = Field(
         64, ge=1, description="Synthetic source: number of train samples (validation and test get a quarter each)."
     )
-    seed: int = Field(0, ge=0, description="Seed for synthetic data, sampling, augmentation and training (>= 0).")
 
-    # --- precompute -----------------------------------------------------------
-    output_dir: Path = Field(
-        Path("precompute_output"), description="Precomputed dataset folder precompute writes (--dataset); validate, push and training read "
-        "it unless `dataset` is set."
-    )
-    workers: int = Field(
-        default_factory=_default_workers, ge=1, description="Worker processes (Modal containers with --remote)."
+
+class DatasetSettings(_Section):
+    """The precomputed dataset folder and how precompute writes it."""
+
+    dir: Path = Field(
+        Path("precompute_output"),
+        description="Dataset folder (--dataset; precompute also takes --output-dir): precompute writes it, "
+        "validate, push and training read it.",
     )
     limit: int | None = Field(None, ge=1, description="Precompute: use at most this many samples of each split (--limit).")
     shard_size: int = Field(256, ge=1, description="Raw samples per parquet shard (bounds peak memory).")
     row_group_size: int = Field(16, ge=1, description="Rows per parquet row group (bounds writer memory).")
-    compression_level: int = Field(2, ge=1, le=22, description="zstd level for the distance-map column (most of the bytes; 2 is the size/speed knee).")
+    compression_level: int = Field(
+        2, ge=1, le=22, description="zstd level for the distance-map column (most of the bytes; 2 is the size/speed knee)."
+    )
     strict: bool = Field(False, description="Exit 1 if any sample is skipped as bad input.")
 
-    # --- Hugging Face Hub -----------------------------------------------------
-    hf_repo: str = Field("Conner/openeds-precomputed", description="Hub dataset repository id (owner/name).")
-    hf_revision: str | None = Field(None, description="Hub branch, tag or commit to read or push to.")
-    hf_private: bool = Field(False, description="Create the Hub repository as private.")
-    hf_token: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("VASEG_HF_TOKEN", "HF_TOKEN", "hf_token"),
-        description="Hub token; defaults to HF_TOKEN or the saved `hf auth login` token. Never printed.",
+
+class HubSettings(_Section):
+    """The Hugging Face Hub dataset repository."""
+
+    repo: str = Field("Conner/openeds-precomputed", description="Hub dataset repository id (owner/name) (--hf-repo).")
+    revision: str | None = Field(None, description="Hub branch, tag or commit to read or push to (--revision).")
+    private: bool = Field(False, description="Create the Hub repository as private.")
+    token: SecretStr | None = Field(
+        None, description="Hub token: from HF_TOKEN, VASEG_HF_TOKEN or the saved `hf auth login` token. Never printed."
     )
 
-    # --- training -------------------------------------------------------------
-    dataset: Path | None = Field(
-        None, description="Dataset folder validate, push and training read (--dataset); defaults to output_dir."
+
+class TrainSettings(_Section):
+    """A training run: its folder, data source and recipe."""
+
+    source: Literal["auto", "local", "hub"] = Field(
+        "auto",
+        description="Where training reads data: 'local' (dataset.dir), 'hub' (hub.repo via the Hub cache), "
+        "'auto' (dataset.dir if it holds parquet splits, else hub.repo). --dataset means 'local', --hf-repo 'hub'.",
     )
-    run_dir: Path = Field(Path("runs/shallownet"), description="Training run folder (checkpoints, metrics, ONNX).")
+    run_dir: Path = Field(Path("runs/shallownet"), description="Run folder: checkpoints, metrics, ONNX (--output-dir).")
     epochs: int = Field(15, ge=1, description="Training epochs.")
     batch_size: int = Field(32, ge=1, description="Training batch size.")
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="Adam learning rate (finite, > 0).")
@@ -97,7 +115,7 @@ class Settings(BaseSettings):
     scale: float = Field(
         1.0, gt=0, le=1, allow_inf_nan=False, description="Train at this fraction of 400x640 (0 < scale <= 1)."
     )
-    train_limit: int | None = Field(None, ge=1, description="Training: use at most this many samples of each split (--limit).")
+    limit: int | None = Field(None, ge=1, description="Use at most this many samples of each split (--limit).")
     resume: Path | None = Field(None, description="Checkpoint (last.pt) to resume training from.")
     init_from: Path | None = Field(
         None,
@@ -110,22 +128,6 @@ class Settings(BaseSettings):
         0.2, ge=0, lt=1, allow_inf_nan=False, description="Dropout probability of all 19 dropout layers (as the reference trains)."
     )
     patience: int = Field(5, ge=1, description="ReduceLROnPlateau patience in epochs.")
-    train_source: Literal["auto", "local", "hub"] = Field(
-        "auto",
-        description="Where training reads data: 'local' (dataset folder), 'hub' (hf_repo via the Hub cache), "
-        "'auto' (dataset if set, else output_dir if it holds shards, else hf_repo).",
-    )
-
-    # --- Modal ----------------------------------------------------------------
-    modal_app_name: str = Field("vaseg", description="Modal app name.")
-    modal_volume: str = Field("vaseg-data", description="Modal Volume for dataset cache and run outputs.")
-    gpu: str = Field("L4", description="Modal GPU type for remote training (L4, A10G, A100, H100, ...).")
-    modal_timeout: int = Field(6 * 3600, ge=60, description="Modal function timeout in seconds.")
-    modal_cpu: float = Field(8.0, gt=0, allow_inf_nan=False, description="CPU cores per Modal container.")
-    modal_memory: int = Field(32768, ge=1024, description="Memory per Modal container in MiB.")
-    modal_hf_secret: str = Field("huggingface", description="Modal secret holding HF_TOKEN.")
-    modal_kaggle_secret: str = Field("kaggle", description="Modal secret holding the Kaggle credentials.")
-    modal_mlflow_secret: str | None = Field(None, description="Optional Modal secret with MLFLOW_* variables.")
 
     @field_validator("device")
     @classmethod
@@ -133,6 +135,41 @@ class Settings(BaseSettings):
         if not DEVICE_PATTERN.fullmatch(value):
             raise ValueError("not a torch device vaseg trains on; use auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps")
         return value
+
+
+class ModalSettings(_Section):
+    """Remote runs on Modal: app, Volume, hardware and the secrets' names."""
+
+    app_name: str = Field("vaseg", description="Modal app name.")
+    volume: str = Field("vaseg-data", description="Modal Volume for dataset cache and run outputs.")
+    gpu: str = Field("L4", description="Modal GPU type for remote training (L4, A10G, A100, H100, ...) (--gpu).")
+    timeout: int = Field(6 * 3600, ge=60, description="Modal function timeout in seconds.")
+    cpu: float = Field(8.0, gt=0, allow_inf_nan=False, description="CPU cores per Modal container.")
+    memory: int = Field(32768, ge=1024, description="Memory per Modal container in MiB.")
+    hf_secret: str = Field("huggingface", description="Modal secret holding HF_TOKEN.")
+    kaggle_secret: str = Field("kaggle", description="Modal secret holding the Kaggle credentials.")
+    mlflow_secret: str | None = Field(None, description="Optional Modal secret with MLFLOW_* variables.")
+
+
+class Settings(BaseSettings):
+    """Every knob of vaseg; each command reads the sections it needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    seed: int = Field(0, ge=0, description="Seed for synthetic data, sampling, augmentation and training (>= 0).")
+    workers: int = Field(
+        default_factory=_default_workers, ge=1, description="Worker processes (Modal containers with --remote)."
+    )
+    raw: RawSettings = Field(default_factory=RawSettings, description=RawSettings.__doc__)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings, description=DatasetSettings.__doc__)
+    hub: HubSettings = Field(default_factory=HubSettings, description=HubSettings.__doc__)
+    train: TrainSettings = Field(default_factory=TrainSettings, description=TrainSettings.__doc__)
+    modal: ModalSettings = Field(default_factory=ModalSettings, description=ModalSettings.__doc__)
 
     @classmethod
     def settings_customise_sources(
@@ -144,60 +181,188 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = _config_file.get() or DEFAULT_CONFIG_FILE
-        return (init_settings, env_settings, _SettingsFileSource(settings_cls, toml_file=toml_file))
-
-    @classmethod
-    def secret_fields(cls) -> frozenset[str]:
-        """Return the names of the fields that hold secrets (masked in output, never serialised)."""
-        return frozenset(name for name, info in cls.model_fields.items() if "SecretStr" in repr(info.annotation))
+        return (
+            init_settings,
+            env_settings,
+            _OtherEnvSource(settings_cls),
+            _SettingsFileSource(settings_cls, toml_file=toml_file),
+        )
 
     def masked_dump(self) -> dict[str, Any]:
-        """Return the settings as JSON-ready values with every secret masked."""
+        """Return the settings as JSON-ready nested values with the Hub token masked."""
         data = self.model_dump(mode="json")
-        for name in self.secret_fields():
-            data[name] = "**********" if data[name] else None
+        data["hub"]["token"] = "**********" if self.hub.token is not None else None
         return data
 
     def without_secrets_json(self) -> str:
-        """Return the settings as JSON with the secret fields left out (for other processes)."""
-        return self.model_dump_json(exclude=set(self.secret_fields()))
+        """Return the settings as JSON with the Hub token left out (for other processes)."""
+        return self.model_dump_json(exclude={"hub": {"token"}})
 
-    def training_dataset(self) -> Path:
-        """Return the dataset folder training reads (``dataset`` or else ``output_dir``)."""
-        return self.dataset if self.dataset is not None else self.output_dir
+    def without_secrets(self) -> Settings:
+        """Return a copy without the Hub token (to hand to worker processes or records)."""
+        return self.model_copy(update={"hub": self.hub.model_copy(update={"token": None})})
+
+    def updated(self, **changes: Any) -> Settings:
+        """Return a copy with top-level fields or section fields replaced (counted as explicitly set).
+
+        ``settings.updated(seed=1, train={"epochs": 3})``; values are not validated again.
+        """
+        update = {
+            name: getattr(self, name).model_copy(update=value) if isinstance(value, dict) else value
+            for name, value in changes.items()
+        }
+        return self.model_copy(update=update)
 
 
-# The concern each setting belongs to, in the order `vaseg config` prints them (a test checks that
-# every field is in exactly one section).
-SECTIONS: dict[str, tuple[str, ...]] = {
-    "general": ("seed", "workers"),
-    "raw": ("source", "kaggle_dataset", "raw_dir", "synthetic_count"),
-    "dataset": ("output_dir", "limit", "shard_size", "row_group_size", "compression_level", "strict"),
-    "hub": ("hf_repo", "hf_revision", "hf_private", "hf_token"),
-    "train": (
-        "dataset", "train_source", "run_dir", "epochs", "batch_size", "lr", "device", "scale", "train_limit",
-        "resume", "init_from", "amp", "compile", "dropout", "patience",
-    ),
-    "modal": (
-        "modal_app_name", "modal_volume", "gpu", "modal_timeout", "modal_cpu", "modal_memory", "modal_hf_secret",
-        "modal_kaggle_secret", "modal_mlflow_secret",
-    ),
-}  # fmt: skip
+# Section name -> its model, in the order `vaseg config` prints them.
+SECTION_MODELS: dict[str, type[_Section]] = {
+    "raw": RawSettings,
+    "dataset": DatasetSettings,
+    "hub": HubSettings,
+    "train": TrainSettings,
+    "modal": ModalSettings,
+}
+
+# The flat names of vaseg 0.x (settings files, VASEG_* variables, old checkpoints) -> (section, name).
+LEGACY_NAMES: dict[str, tuple[str, str]] = {
+    "source": ("raw", "source"),
+    "kaggle_dataset": ("raw", "kaggle_dataset"),
+    "raw_dir": ("raw", "dir"),
+    "synthetic_count": ("raw", "synthetic_count"),
+    "output_dir": ("dataset", "dir"),
+    "dataset": ("dataset", "dir"),
+    "limit": ("dataset", "limit"),
+    "shard_size": ("dataset", "shard_size"),
+    "row_group_size": ("dataset", "row_group_size"),
+    "compression_level": ("dataset", "compression_level"),
+    "strict": ("dataset", "strict"),
+    "hf_repo": ("hub", "repo"),
+    "hf_revision": ("hub", "revision"),
+    "hf_private": ("hub", "private"),
+    "train_source": ("train", "source"),
+    "run_dir": ("train", "run_dir"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "device": ("train", "device"),
+    "scale": ("train", "scale"),
+    "train_limit": ("train", "limit"),
+    "resume": ("train", "resume"),
+    "init_from": ("train", "init_from"),
+    "amp": ("train", "amp"),
+    "compile": ("train", "compile"),
+    "dropout": ("train", "dropout"),
+    "patience": ("train", "patience"),
+    "modal_app_name": ("modal", "app_name"),
+    "modal_volume": ("modal", "volume"),
+    "gpu": ("modal", "gpu"),
+    "modal_timeout": ("modal", "timeout"),
+    "modal_cpu": ("modal", "cpu"),
+    "modal_memory": ("modal", "memory"),
+    "modal_hf_secret": ("modal", "hf_secret"),
+    "modal_kaggle_secret": ("modal", "kaggle_secret"),
+    "modal_mlflow_secret": ("modal", "mlflow_secret"),
+}
+
+
+def setting_names() -> list[str]:
+    """Return every setting's dotted name (``seed``, ``train.epochs``, ...), in `vaseg config` order."""
+    top = [name for name in Settings.model_fields if name not in SECTION_MODELS]
+    return top + [f"{section}.{name}" for section, model in SECTION_MODELS.items() for name in model.model_fields]
+
+
+def toml_key(dotted: str) -> str:
+    """Return how a settings file sets ``dotted``: ``[train] epochs`` or ``seed``."""
+    section, _, name = dotted.rpartition(".")
+    return f"[{section}] {name}" if section else name
+
+
+def env_name(dotted: str) -> str:
+    """Return the environment variable that sets ``dotted``: ``VASEG_TRAIN__EPOCHS``."""
+    return ENV_PREFIX + dotted.replace(".", "__").upper()
+
+
+def nest_legacy(flat: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Return ``flat`` with vaseg 0.x's flat names moved into their sections, and the old names found.
+
+    A value given under the new name wins over the old name's; of the old ``output_dir``
+    (what precompute wrote) and ``dataset`` (what the other commands read), ``dataset`` wins.
+    """
+    nested = dict(flat)
+    legacy = {
+        key: nested.pop(key)
+        for key in list(flat)
+        if key in LEGACY_NAMES and not (key == "dataset" and isinstance(flat[key], dict))
+    }
+    for old, value in sorted(legacy.items(), key=lambda item: item[0] == "dataset"):
+        section, name = LEGACY_NAMES[old]
+        if value is None:
+            continue
+        given = flat.get(section) if isinstance(flat.get(section), dict) else {}
+        target = nested.setdefault(section, {})
+        if isinstance(target, dict) and name not in given:
+            nested[section] = {**target, name: value}
+    return nested, sorted(legacy)
+
+
+def legacy_warning(old: str, where: str) -> str:
+    """Return the warning for the flat name ``old`` used in ``where`` (a settings file or the environment)."""
+    new = ".".join(LEGACY_NAMES[old])
+    if where == "environment":
+        return f"{ENV_PREFIX}{old.upper()} is the old name of {env_name(new)}; vaseg reads it for now: rename the variable."
+    return f"{where}: `{old}` is now `{toml_key(new)}`; vaseg reads it for now: move the line into the [{LEGACY_NAMES[old][0]}] section."
+
+
+class _OtherEnvSource(PydanticBaseSettingsSource):
+    """The Hub token from HF_TOKEN / VASEG_HF_TOKEN, and vaseg 0.x's flat VASEG_* names (with a warning)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # required by the base class
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {key.upper(): value for key, value in os.environ.items()}
+        flat = {}
+        for key, value in environ.items():
+            if not key.startswith(ENV_PREFIX) or key in _OTHER_VARIABLES or "__" in key:
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in LEGACY_NAMES:
+                warnings.warn(legacy_warning(name, "environment"), VasegWarning, stacklevel=2)
+                flat[name] = value
+            elif name not in Settings.model_fields:
+                warnings.warn(
+                    f"{key} is not a vaseg setting and is ignored{_suggestion(name, env=True)}", VasegWarning, stacklevel=2
+                )
+        nested, _ = nest_legacy(flat)
+        token = next((environ[name] for name in TOKEN_VARIABLES if environ.get(name)), None)
+        if token is not None:
+            nested.setdefault("hub", {})["token"] = token
+        return nested
 
 
 class _SettingsFileSource(TomlConfigSettingsSource):
-    """The TOML settings file, refused when it holds the Hub token: credentials never live in settings files."""
+    """The TOML settings file: refused when it holds the Hub token; vaseg 0.x's flat keys read with a warning."""
 
     def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        self._path = toml_file
         super().__init__(settings_cls, toml_file=toml_file)
-        tokens = sorted(key for key in self.toml_data if key.lower() in _TOKEN_KEYS)
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        data = super()._read_files(files, deep_merge=deep_merge)
+        hub = data.get("hub") if isinstance(data.get("hub"), dict) else {}
+        tokens = sorted({key for key in data if key.lower() in ("hf_token", "vaseg_hf_token")} | (
+            {"[hub] token"} if "token" in hub else set()))  # fmt: skip
         if tokens:
             raise VasegError(
-                f"{toml_file} sets {tokens[0]}, but credentials are never stored in settings files: "
-                f"{TOKEN_HELP}. Remove the {tokens[0]} line from {toml_file} (and revoke the token if the "
+                f"{self._path} sets {tokens[0]}, but credentials are never stored in settings files: "
+                f"{TOKEN_HELP}. Remove the {tokens[0]} line from {self._path} (and revoke the token if the "
                 "file was shared).",
                 exit_code=2,
             )
+        nested, found = nest_legacy(data)
+        for old in found:
+            warnings.warn(legacy_warning(old, str(self._path)), VasegWarning, stacklevel=2)
+        return nested
 
 
 @contextmanager
@@ -210,13 +375,17 @@ def _using_config(path: Path | None) -> Iterator[None]:
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Return the effective settings; ``overrides`` (CLI options) that are None are ignored."""
+    """Return the effective settings with ``overrides`` (CLI options) on top; None values are ignored.
+
+    ``overrides`` are top-level fields or sections given as dicts:
+    ``load_settings(seed=1, train={"epochs": 3, "lr": None})``.
+    """
     if config is not None and not config.is_file():
         raise VasegError(
             f"Config file {config} does not exist. Pass an existing TOML file to --config, "
             f"or drop --config to use {DEFAULT_CONFIG_FILE} in the working directory."
         )
-    given = {key: value for key, value in overrides.items() if value is not None}
+    given = _without_none(overrides)
     try:
         with _using_config(config):
             return Settings(**given)
@@ -233,28 +402,39 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise VasegError(f"Could not read config file {source}: {err}. Fix or remove the file.") from None
 
 
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    given = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = {name: item for name, item in value.items() if item is not None}
+            if not value:
+                continue
+        if value is not None:
+            given[key] = value
+    return given
+
+
 def _describe(error: dict[str, Any]) -> str:
     """Return ``name=value: problem`` for one validation error; the value only when it cannot be a secret."""
     name = ".".join(str(part) for part in error["loc"]) or "settings"
-    field = _field_named(name)
-    if error["type"] == "extra_forbidden" or field is None:
-        return f"{name} is not a vaseg setting (its value is not shown){_suggestion(name)}"
-    value = "<secret>" if field in Settings.secret_fields() else repr(error.get("input"))
-    return f"{name}={value}: {error['msg']}"
+    if error["type"] == "extra_forbidden" or name not in setting_names():
+        return f"{toml_key(name)} is not a vaseg setting (its value is not shown){_suggestion(name)}"
+    value = "<secret>" if name == "hub.token" else repr(error.get("input"))
+    return f"{toml_key(name)}={value}: {error['msg']}"
 
 
-def _field_named(name: str) -> str | None:
-    """Return the field that ``name`` (a field name or one of its aliases, e.g. VASEG_HF_TOKEN) sets, or None."""
-    for field, info in Settings.model_fields.items():
-        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
-        if name.lower() in {field, *(str(alias).lower() for alias in aliases)}:
-            return field
-    return None
-
-
-def _suggestion(name: str) -> str:
-    close = difflib.get_close_matches(name.lower(), list(Settings.model_fields), n=1)
-    hint = f"; did you mean {close[0]}?" if close else ""
+def _suggestion(name: str, *, env: bool = False) -> str:
+    """Return '; did you mean X?' for a mistyped setting (and where credentials belong, if it looks like one)."""
+    known = setting_names()
+    leaf = name.lower().replace("__", ".")
+    by_leaf = {dotted.rpartition(".")[2]: dotted for dotted in known}
+    close = difflib.get_close_matches(leaf, known, n=1) or [
+        by_leaf[match] for match in difflib.get_close_matches(leaf.rpartition(".")[2], list(by_leaf), n=1)
+    ]
+    if leaf in LEGACY_NAMES:  # a name of vaseg 0.x
+        new = ".".join(LEGACY_NAMES[leaf])
+        return f"; it is now {env_name(new) if env else toml_key(new)}"
+    hint = f"; did you mean {env_name(close[0]) if env else toml_key(close[0])}?" if close else ""
     if any(word in name.lower() for word in _CREDENTIAL_WORDS):
         hint += (
             " Credentials are never read from settings files: Kaggle reads KAGGLE_API_TOKEN, KAGGLE_USERNAME + "

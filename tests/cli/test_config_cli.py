@@ -44,10 +44,11 @@ def test_no_arguments_shows_help(runner):
 
 def test_config_prints_settings_with_token_masked(runner, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setenv("VASEG_KAGGLE_DATASET", "someone/env-dataset")
+    monkeypatch.setenv("VASEG_RAW__KAGGLE_DATASET", "someone/env-dataset")
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 0, result.output
-    assert "hf_token" in result.output
+    assert "Warning" not in result.output
+    assert "token" in result.output and "HF_TOKEN" in result.output
     assert "**********" in result.output
     assert "someone/env-dataset" in result.output
     assert "epochs" in result.output
@@ -56,24 +57,24 @@ def test_config_prints_settings_with_token_masked(runner, monkeypatch):
 
 
 def test_config_prints_every_setting_once_grouped_by_section(runner):
-    from visionassist_seg.settings import SECTIONS, Settings
+    from visionassist_seg.settings import env_name, setting_names
 
-    grouped = [name for names in SECTIONS.values() for name in names]
-    assert sorted(grouped) == sorted(Settings.model_fields)  # each setting in exactly one section
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 0, result.output
     printed, section = [], ""
     for line in result.output.splitlines():
         cells = [cell.strip() for cell in line.split("│")[1:-1]]
-        if len(cells) == 4 and cells[1]:
+        if len(cells) == 5 and cells[1]:
             section = cells[0] or section
-            printed.append((section, cells[1]))
-    assert printed == [(section, name) for section, names in SECTIONS.items() for name in names]
+            name = cells[1] if section == "(top)" else f"{section.strip('[]')}.{cells[1]}"
+            printed.append(name)
+            assert cells[3] == ("HF_TOKEN" if name == "hub.token" else env_name(name))
+    assert printed == setting_names()
 
 
 def test_config_reads_config_file(runner, tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text('kaggle_dataset = "someone/toml-dataset"\n')
+    config.write_text('[raw]\nkaggle_dataset = "someone/toml-dataset"\n')
     result = runner.invoke(app, ["config", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "someone/toml-dataset" in result.output
@@ -91,7 +92,7 @@ def test_config_missing_config_file_exits_1_without_traceback(runner, tmp_path):
 
 def test_config_invalid_setting_exits_2_naming_field(runner, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setenv("VASEG_EPOCHS", "zero")
+    monkeypatch.setenv("VASEG_TRAIN__EPOCHS", "zero")
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 2
     assert "epochs" in result.output
@@ -145,10 +146,23 @@ def test_config_misspelled_secret_key_is_named_without_its_value(runner, tmp_pat
     assert TOKEN not in result.output and TOKEN[:10] not in result.output
 
 
-@pytest.mark.parametrize("variable, value", [("VASEG_SEED", "-5"), ("VASEG_DEVICE", "meta")])
+@pytest.mark.parametrize("variable, value", [("VASEG_SEED", "-5"), ("VASEG_TRAIN__DEVICE", "meta")])
 def test_config_invalid_seed_or_device_is_one_paragraph_exit_2(runner, monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 2
     assert value in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1  # one paragraph (the runner is 250 columns wide)
+
+
+def test_an_old_settings_file_works_with_one_warning_line_per_key(runner, tmp_path):
+    (tmp_path / "vaseg.toml").write_text('epochs = 3\nkaggle_dataset = "someone/old-style"\n')
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: vaseg.toml: `epochs` is now `[train] epochs`; vaseg reads it for now: move the line into the [train] section.",
+        "Warning: vaseg.toml: `kaggle_dataset` is now `[raw] kaggle_dataset`; vaseg reads it for now: move the line into "
+        "the [raw] section.",
+    ]
+    assert "someone/old-style" in result.output

@@ -54,7 +54,7 @@ def test_precompute_cli_pushes_with_the_push_code_unless_no_push(tmp_path):
         )
     assert result.exit_code == 0, result.output
     (dataset_dir, settings), _ = push.call_args
-    assert dataset_dir == out and settings.hf_repo == "me/eyes"
+    assert dataset_dir == out and settings.hub.repo == "me/eyes"
     assert "https://huggingface.co/datasets/me/eyes" in result.output
 
 
@@ -101,7 +101,7 @@ def test_precompute_cli_remote_dispatches_to_modal_code(tmp_path):
         result = runner.invoke(app, ["precompute", "--remote", "--no-push", "--workers", "4", "--source", "synthetic"])
     assert result.exit_code == 0, result.output
     (settings,), kwargs = remote.call_args
-    assert settings.workers == 4 and settings.source == "synthetic" and kwargs == {"push": False, "force_download": False}
+    assert settings.workers == 4 and settings.raw.source == "synthetic" and kwargs == {"push": False, "force_download": False}
 
 
 def _args(raw, out, *extra):

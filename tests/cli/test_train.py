@@ -69,7 +69,7 @@ def test_remote_hands_the_settings_to_train_remote(tmp_path):
     local.assert_not_called()
     settings = remote.call_args.args[0]
     assert remote.call_args.kwargs == {"detach": True}
-    assert settings.gpu == "H100" and settings.epochs == 3 and settings.run_dir == tmp_path / "run-x"
+    assert settings.modal.gpu == "H100" and settings.train.epochs == 3 and settings.train.run_dir == tmp_path / "run-x"
 
 
 @pytest.mark.parametrize(
@@ -210,4 +210,4 @@ def test_remote_resume_checks_and_pins_the_recipe_before_starting(trained_run, t
     assert started.exit_code == 0, started.output
     remote.assert_called_once()
     settings = remote.call_args.args[0]
-    assert (settings.scale, settings.batch_size, settings.epochs, settings.train_source) == (0.1, 4, 3, "local")
+    assert (settings.train.scale, settings.train.batch_size, settings.train.epochs, settings.train.source) == (0.1, 4, 3, "local")

@@ -29,9 +29,12 @@ def raw_dir(raw_master, tmp_path) -> Path:
 
 @pytest.fixture
 def make_settings(tmp_path):
-    def build(raw_dir: Path, output_dir: Path | None = None, **changes) -> Settings:
-        fields = {"raw_dir": raw_dir, "output_dir": output_dir or tmp_path / "out", "workers": 1, "source": "synthetic"}
-        fields.update(changes)
-        return Settings(**fields)
+    def build(raw_dir: Path, output_dir: Path | None = None, *, workers: int = 1, synthetic_count: int = 64, **dataset) -> Settings:
+        """Settings reading ``raw_dir``, writing ``output_dir``; ``dataset`` are [dataset] settings (shard_size=2)."""
+        return Settings(
+            workers=workers,
+            raw={"dir": raw_dir, "source": "synthetic", "synthetic_count": synthetic_count},
+            dataset={"dir": output_dir or tmp_path / "out", **dataset},
+        )
 
     return build

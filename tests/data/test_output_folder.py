@@ -62,22 +62,22 @@ def test_precompute_overwrite_moves_files_in_the_way_aside_and_deletes_nothing(r
 def test_precompute_never_deletes_a_shard_it_has_no_record_of(raw_dir, make_settings):
     settings = make_settings(raw_dir, shard_size=2)
     run_precompute(settings, download=False, progress=False)
-    stranger = settings.output_dir / "data" / "train-00003-of-00009.parquet"
+    stranger = settings.dataset.dir / "data" / "train-00003-of-00009.parquet"
     stranger.write_bytes(b"not written by vaseg")
     with pytest.raises(VasegError, match="data/ holds shards vaseg did not write \\(train-00003-of-00009.parquet\\)"):
-        run_precompute(settings.model_copy(update={"limit": 3}), download=False, progress=False)
+        run_precompute(settings.updated(dataset={"limit": 3}), download=False, progress=False)
     assert stranger.read_bytes() == b"not written by vaseg"
-    assert len(list_shards(settings.output_dir)["train"]) == 5  # nothing was removed
+    assert len(list_shards(settings.dataset.dir)["train"]) == 5  # nothing was removed
 
 
 def test_precompute_removes_only_stale_shards_it_recorded(raw_dir, make_settings):
     settings = make_settings(raw_dir, shard_size=2)
     run_precompute(settings, download=False, progress=False)
     # A run killed between writing a record and moving its shard leaves a record without a shard.
-    (settings.output_dir / ".vaseg" / "shards" / "train-00005-of-00007.parquet.json").write_text("{}")
-    run_precompute(settings.model_copy(update={"shard_size": 8}), download=False, progress=False)
-    assert [p.name for p in list_shards(settings.output_dir)["train"]] == ["train-00000-of-00001.parquet"]
-    records = sorted(p.name for p in (settings.output_dir / ".vaseg" / "shards").iterdir())
+    (settings.dataset.dir / ".vaseg" / "shards" / "train-00005-of-00007.parquet.json").write_text("{}")
+    run_precompute(settings.updated(dataset={"shard_size": 8}), download=False, progress=False)
+    assert [p.name for p in list_shards(settings.dataset.dir)["train"]] == ["train-00000-of-00001.parquet"]
+    records = sorted(p.name for p in (settings.dataset.dir / ".vaseg" / "shards").iterdir())
     assert records == ["train-00000-of-00001.parquet.json", "validation-00000-of-00001.parquet.json"]
 
 
@@ -96,10 +96,10 @@ def test_precompute_refuses_a_file_as_output_dir(raw_dir, make_settings, tmp_pat
 
 def test_precompute_refuses_a_folder_another_run_holds(raw_dir, make_settings, tmp_path):
     settings = make_settings(raw_dir)
-    with folder_lock(settings.output_dir, "precompute"):
+    with folder_lock(settings.dataset.dir, "precompute"):
         with pytest.raises(VasegError, match=rf"Another vaseg run \(precompute, process {os.getpid()}\) is using"):
             run_precompute(settings, download=False, progress=False)
-    assert list_shards(settings.output_dir) == {}
+    assert list_shards(settings.dataset.dir) == {}
 
 
 def test_precompute_refuses_another_vaseg_jobs_folder_even_if_otherwise_empty(raw_dir, make_settings, tmp_path):

@@ -14,6 +14,7 @@ from unittest import mock
 import cv2
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from visionassist_seg.data import precompute
 from visionassist_seg.data.precompute import plan_shards
@@ -37,7 +38,7 @@ def test_precompute_load_dataset_matches_ops_row_by_row(raw_dir, make_settings, 
     assert report.rows == {"train": 8, "validation": 2}
     assert report.unlabeled_splits == ["test"]
     # datasets caches a local folder by its name: a fresh cache_dir keeps this test honest.
-    loaded = datasets.load_dataset(str(settings.output_dir), cache_dir=str(tmp_path / "hf_cache"))
+    loaded = datasets.load_dataset(str(settings.dataset.dir), cache_dir=str(tmp_path / "hf_cache"))
     assert set(loaded) == {"train", "validation"}
     features = loaded["train"].features
     assert type(features["image"]).__name__ == "Array2D" and features["image"].shape == (400, 640)
@@ -65,16 +66,16 @@ def test_precompute_load_dataset_matches_ops_row_by_row(raw_dir, make_settings, 
 def test_precompute_manifest_and_card_describe_the_shards(raw_dir, make_settings):
     settings = make_settings(raw_dir, shard_size=3)
     run_precompute(settings, download=False, progress=False)
-    manifest = json.loads((settings.output_dir / "manifest.json").read_text())
+    manifest = json.loads((settings.dataset.dir / "manifest.json").read_text())
     assert manifest["splits"]["train"]["rows"] == 8
     train_files = [s["file"] for s in manifest["splits"]["train"]["shards"]]
     assert train_files == [f"data/train-{i:05d}-of-00003.parquet" for i in range(3)]
     for split in ("train", "validation"):
         for shard in manifest["splits"][split]["shards"]:
-            path = settings.output_dir / shard["file"]
+            path = settings.dataset.dir / shard["file"]
             assert sha256_file(path) == shard["sha256"] and path.stat().st_size == shard["bytes"]
     assert manifest["skipped"] == []
-    card = (settings.output_dir / "README.md").read_text()
+    card = (settings.dataset.dir / "README.md").read_text()
     assert "path: data/train-*" in card and "| train | 8 | 3 |" in card and "gamma" in card
 
 
@@ -83,35 +84,31 @@ def test_precompute_is_byte_identical_across_runs_and_worker_counts(raw_dir, mak
     second = make_settings(raw_dir, tmp_path / "b", shard_size=3, workers=2)
     run_precompute(first, download=False, progress=False)
     run_precompute(second, download=False, progress=False)
-    assert _shard_bytes(first.output_dir) == _shard_bytes(second.output_dir)
-    assert len(_shard_bytes(first.output_dir)) == 4
+    assert _shard_bytes(first.dataset.dir) == _shard_bytes(second.dataset.dir)
+    assert len(_shard_bytes(first.dataset.dir)) == 4
 
 
-def test_shard_settings_carry_what_writing_a_shard_reads(raw_dir, make_settings, tmp_path):
-    settings = make_settings(raw_dir, shard_size=3, compression_level=4, row_group_size=2)
-    light = precompute.ShardSettings.of(settings)
-    assert (light.raw_dir, light.output_dir, light.compression_level, light.row_group_size) == (raw_dir, settings.output_dir, 4, 2)
-    task = plan_shards(settings)[0]
-    assert precompute.task_fingerprint(task, light) == precompute.task_fingerprint(task, settings)
-
-
-def test_precompute_module_imports_without_pydantic():
-    # Worker processes import it: pydantic settings would add 0.17 s to each one's start.
-    code = "import sys, visionassist_seg.data.precompute; print('pydantic' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    assert result.stdout.strip() == "False"
+def test_worker_processes_get_the_settings_without_the_hub_token(raw_dir, make_settings, monkeypatch):
+    settings = make_settings(raw_dir, shard_size=3, workers=2).updated(hub={"token": SecretStr("hf_never_to_workers")})
+    sent = []
+    monkeypatch.setattr(precompute, "run_in_processes", lambda job, tasks, *args, **kwargs: sent.append(job))
+    precompute.run_shards(plan_shards(settings), settings)
+    (job,) = sent
+    given = job.keywords["settings"]
+    assert given.hub.token is None and "hf_never_to_workers" not in repr(given.model_dump())
+    assert given.dataset == settings.dataset and given.raw == settings.raw
 
 
 def test_precompute_limit_applies_per_split_and_removes_stale_shards(raw_dir, make_settings):
     settings = make_settings(raw_dir, shard_size=2)
     run_precompute(settings, download=False, progress=False)
-    assert len(list_shards(settings.output_dir)["train"]) == 4
-    foreign = settings.output_dir / "data" / "test-00000-of-00001.parquet"
+    assert len(list_shards(settings.dataset.dir)["train"]) == 4
+    foreign = settings.dataset.dir / "data" / "test-00000-of-00001.parquet"
     foreign.write_bytes(b"not ours")
-    limited = settings.model_copy(update={"limit": 3})
+    limited = settings.updated(dataset={"limit": 3})
     report = run_precompute(limited, download=False, progress=False)
     assert report.rows == {"train": 3, "validation": 2}
-    assert [p.name for p in list_shards(settings.output_dir)["train"]] == [
+    assert [p.name for p in list_shards(settings.dataset.dir)["train"]] == [
         "train-00000-of-00002.parquet",
         "train-00001-of-00002.parquet",
     ]
@@ -132,12 +129,12 @@ def test_precompute_resumes_after_interruption_redoing_only_unfinished_shards(ra
     with mock.patch.object(precompute, "write_shard", interrupted), pytest.raises(KeyboardInterrupt):
         run_precompute(settings, download=False, progress=False)
     # Only the finished shard is visible; nothing partial lies in data/.
-    assert [p.name for ps in list_shards(settings.output_dir).values() for p in ps] == ["train-00000-of-00003.parquet"]
+    assert [p.name for ps in list_shards(settings.dataset.dir).values() for p in ps] == ["train-00000-of-00003.parquet"]
     report = run_precompute(settings, download=False, progress=False)
     assert report.resumed_shards == 1
     clean = make_settings(raw_dir, tmp_path / "clean", shard_size=3)
     run_precompute(clean, download=False, progress=False)
-    assert _shard_bytes(settings.output_dir) == _shard_bytes(clean.output_dir)
+    assert _shard_bytes(settings.dataset.dir) == _shard_bytes(clean.dataset.dir)
 
 
 def test_precompute_changed_input_is_not_resumed(raw_dir, make_settings):
@@ -215,7 +212,7 @@ def test_precompute_skips_bad_sample_and_records_it(raw_dir, make_settings, kind
     assert len(report.skipped) == 1
     skipped = report.skipped[0]
     assert skipped["split"] == "train" and stem in skipped["file"] and reason in skipped["reason"]
-    manifest = json.loads((settings.output_dir / "manifest.json").read_text())
+    manifest = json.loads((settings.dataset.dir / "manifest.json").read_text())
     assert manifest["skipped"] == report.skipped
 
 
@@ -228,7 +225,7 @@ def test_precompute_all_bad_shard_is_empty_but_valid(raw_dir, make_settings):
     settings = make_settings(raw_dir)
     report = run_precompute(settings, download=False, progress=False)
     assert report.rows["validation"] == 0 and len(report.skipped) == 2
-    shard = list_shards(settings.output_dir)["validation"][0]
+    shard = list_shards(settings.dataset.dir)["validation"][0]
     assert pq.ParquetFile(shard).metadata.num_rows == 0
 
 
@@ -276,7 +273,7 @@ def test_precompute_fixed_label_of_the_same_size_and_mtime_is_not_resumed(raw_di
     _rewrite_keeping_size_and_mtime(label_path, buffer.getvalue())
     report = run_precompute(settings, download=False, progress=False)
     assert report.resumed_shards == 2  # the second train shard and validation; the fixed one is redone
-    table = pq.read_table(settings.output_dir / "data" / "train-00000-of-00002.parquet", columns=["label", "filename"])
+    table = pq.read_table(settings.dataset.dir / "data" / "train-00000-of-00002.parquet", columns=["label", "filename"])
     first = np.asarray(table["label"][0].as_py(), dtype=np.uint8)
     assert table["filename"][0].as_py() == label_path.stem
     np.testing.assert_array_equal(first, (fixed == 3).astype(np.uint8))
@@ -298,7 +295,7 @@ def test_precompute_fingerprint_recorded_is_the_one_a_rerun_computes(raw_dir, ma
     settings = make_settings(raw_dir, shard_size=4)
     run_precompute(settings, download=False, progress=False)
     for task in plan_shards(settings):
-        record = json.loads((settings.output_dir / ".vaseg" / "shards" / f"{task.name}.json").read_text())
+        record = json.loads((settings.dataset.dir / ".vaseg" / "shards" / f"{task.name}.json").read_text())
         assert record["fingerprint"] == precompute.task_fingerprint(task, settings)
 
 
@@ -343,7 +340,7 @@ def test_precompute_bad_raw_file_is_skipped_and_listed_not_fatal(raw_dir, make_s
     report = run_precompute(settings, download=False, progress=False)
     assert [reason in item["reason"] for item in report.skipped] == [True]
     assert report.rows["train"] == (8 if kind == "non_utf8_name" else 7)  # the other samples are all there (that kind adds one)
-    manifest = json.loads((settings.output_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((settings.dataset.dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["skipped"] == report.skipped
 
 
@@ -358,5 +355,5 @@ def test_precompute_pairs_upper_case_extensions(raw_dir, make_settings):
     from visionassist_seg.validate import validate_dataset
 
     # validate's recomputation finds the raw files the same way precompute paired them
-    checked = validate_dataset(dataset_dir=settings.output_dir, raw_dir=raw_dir, all_rows=True)
+    checked = validate_dataset(dataset_dir=settings.dataset.dir, raw_dir=raw_dir, all_rows=True)
     assert checked.passed, [(row.check, row.result) for row in checked.rows]

@@ -15,9 +15,10 @@ from visionassist_seg.train.loop import train
 from visionassist_seg.train.model import ShallowNet
 
 
-def _settings(dataset, run_dir, **overrides):
-    values = dict(dataset=dataset, run_dir=run_dir, epochs=1, batch_size=4, scale=0.1, workers=1, device="cpu", seed=5)
-    return load_settings(**{**values, **overrides})
+def _settings(dataset, run_dir, **train):
+    """Settings training on ``dataset`` into ``run_dir``; ``train`` are [train] settings (init_from=...)."""
+    recipe = dict(source="local", run_dir=run_dir, epochs=1, batch_size=4, scale=0.1, device="cpu")
+    return load_settings(workers=1, seed=5, dataset={"dir": dataset}, train={**recipe, **train})
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,10 @@ from visionassist_seg.train.records import METRIC_FIELDS
 TIMING = ("seconds", "samples_per_s")
 
 
-def _settings(dataset, run_dir, **overrides):
-    values = dict(
-        dataset=dataset, run_dir=run_dir, epochs=2, batch_size=4, scale=0.1, workers=1, device="cpu", seed=5, lr=3e-3
-    )
-    values.update(overrides)
-    return load_settings(**values)
+def _settings(dataset, run_dir, **train):
+    """Settings training on ``dataset`` into ``run_dir``; ``train`` are [train] settings (epochs=3)."""
+    recipe = dict(source="local", run_dir=run_dir, epochs=2, batch_size=4, scale=0.1, device="cpu", lr=3e-3)
+    return load_settings(workers=1, seed=5, dataset={"dir": dataset}, train={**recipe, **train})
 
 
 def _metrics(run_dir):
@@ -85,7 +83,7 @@ def test_mlflow_logs_only_when_tracking_uri_is_set(tiny_dataset, tmp_path, monke
     train(_settings(tiny_dataset, tmp_path / "b", epochs=1), progress=False)
     fake.start_run.assert_called_once()
     params = fake.log_params.call_args.args[0]
-    assert params["epochs"] == "1" and "hf_token" not in params
+    assert params["train.epochs"] == "1" and "hub.token" not in params and not any(k.startswith("modal") for k in params)
     assert fake.log_metrics.call_args.kwargs["step"] == 1
     assert "val_pupil_iou" in fake.log_metrics.call_args.args[0]
     fake.log_artifacts.assert_called_once_with(str(tmp_path / "b"))
@@ -149,7 +147,7 @@ def test_a_non_finite_loss_stops_naming_epoch_and_step_and_keeps_the_last_good_c
 def test_an_infinite_learning_rate_stops_in_the_first_epoch_and_saves_nothing(tiny_dataset, tmp_path):
     run_dir = tmp_path / "run"
     # Settings refuse lr=inf (a usage error); a library caller can still build such settings.
-    settings = _settings(tiny_dataset, run_dir, epochs=1).model_copy(update={"lr": float("inf")})
+    settings = _settings(tiny_dataset, run_dir, epochs=1).updated(train={"lr": float("inf")})
     with pytest.raises(VasegError, match=r"epoch 1, step 2\b"):
         train(settings, progress=False)
     for name in ("last.pt", "best.pt", "best.onnx", "metrics.csv"):
@@ -179,7 +177,7 @@ def test_training_holds_the_run_folder_lock(tiny_dataset, tmp_path):
 
 
 def test_the_checkpoint_records_the_data_and_recipe(tiny_dataset, tmp_path):
-    train(_settings(tiny_dataset, tmp_path / "run", epochs=1, train_limit=4), progress=False)
+    train(_settings(tiny_dataset, tmp_path / "run", epochs=1, limit=4), progress=False)
     recipe = load_checkpoint(tmp_path / "run" / "last.pt", torch.device("cpu"))["recipe"]
     assert recipe["source"] == "local" and recipe["dataset"] == str(tiny_dataset.resolve())
     assert recipe["shards"] and all(size > 0 for size in recipe["shards"].values())

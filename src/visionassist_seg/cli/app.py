@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import typer
 from typer.core import TyperGroup
 
-from visionassist_seg.errors import VasegError
+from visionassist_seg.errors import VasegError, VasegWarning
 
 
 class _VasegGroup(TyperGroup):
@@ -19,7 +20,10 @@ class _VasegGroup(TyperGroup):
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("default", VasegWarning)  # each once per command
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except VasegError as err:
             if os.environ.get("VASEG_DEBUG") == "1":
                 raise
@@ -29,6 +33,18 @@ class _VasegGroup(TyperGroup):
             message = err.message.encode("utf-8", "backslashreplace").decode("utf-8")
             err_console.print(styled("Error:", "bold red", f" {message}"), highlight=False, soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
+
+
+_show_other_warning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Print a `VasegWarning` as one plain-text ``Warning:`` line on stderr; other warnings as Python does."""
+    if not issubclass(category, VasegWarning):
+        return _show_other_warning(message, category, filename, lineno, file, line)
+    from visionassist_seg.console import err_console, styled
+
+    err_console.print(styled("Warning:", "yellow", f" {message}"), highlight=False, soft_wrap=True)
 
 
 app = typer.Typer(

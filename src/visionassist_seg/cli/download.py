@@ -35,13 +35,13 @@ def download(
     from visionassist_seg.kaggle import ensure_raw, permission_warning
     from visionassist_seg.settings import load_settings
 
-    settings = load_settings(config, raw_dir=raw_dir, source=source, synthetic_count=count, seed=seed)
-    if settings.source == "kaggle" and (warning := permission_warning()):
+    settings = load_settings(config, seed=seed, raw={"dir": raw_dir, "source": source, "synthetic_count": count})
+    if settings.raw.source == "kaggle" and (warning := permission_warning()):
         err_console.print(styled("Warning:", "yellow", f" {warning}"), highlight=False)
     # A str status is parsed as markup whatever the console says: pass Text so the path shows as typed.
-    with err_console.status(Text(f"Preparing raw data ({settings.source}) in {settings.raw_dir} ...")):
+    with err_console.status(Text(f"Preparing raw data ({settings.raw.source}) in {settings.raw.dir} ...")):
         root = ensure_raw(settings, force=force)
-    console.print(f"Raw OpenEDS ({settings.source}) ready: {str(root)}", highlight=False)
+    console.print(f"Raw OpenEDS ({settings.raw.source}) ready: {str(root)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

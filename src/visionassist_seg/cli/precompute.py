@@ -68,19 +68,19 @@ def precompute(
     from visionassist_seg.settings import load_settings
 
     settings = load_settings(
-        config, raw_dir=raw_dir, output_dir=dataset, hf_repo=hf_repo, workers=workers, limit=limit,
-        strict=strict, source=source, shard_size=shard_size,
+        config, workers=workers, raw={"dir": raw_dir, "source": source}, hub={"repo": hf_repo},
+        dataset={"dir": dataset, "limit": limit, "strict": strict, "shard_size": shard_size},
     )
     if force_download and skip_download:
         raise VasegError("--force-download and --skip-download contradict each other; drop one.", exit_code=2)
     if not no_push:
         from visionassist_seg.hub import check_repo_id
 
-        check_repo_id(settings.hf_repo, "hf_repo")  # a value from vaseg.toml too, before hours of work
+        check_repo_id(settings.hub.repo, "[hub] repo")  # a value from vaseg.toml too, before hours of work
     if validate:
         from visionassist_seg.cli.validate import validate as validate_command
 
-        validate_command(dataset=settings.output_dir, raw_dir=raw_dir, workers=workers, config=config)
+        validate_command(dataset=settings.dataset.dir, raw_dir=raw_dir, workers=workers, config=config)
     elif remote:
         from visionassist_seg.remote import precompute_remote
 
@@ -99,7 +99,7 @@ def _precompute_here(settings: Settings, *, download: bool, force_download: bool
         report = run_precompute(settings, download=download, force_download=force_download, overwrite=overwrite)
     except KeyboardInterrupt:
         err_console.print(
-            f"Interrupted: the shards finished in {display_name(settings.output_dir)} are kept; "
+            f"Interrupted: the shards finished in {display_name(settings.dataset.dir)} are kept; "
             "rerun the same command to resume.",
             highlight=False,
             soft_wrap=True,  # one line, whatever the terminal width
@@ -110,7 +110,7 @@ def _precompute_here(settings: Settings, *, download: bool, force_download: bool
     if push:
         from visionassist_seg.pipeline.push import push_dataset
 
-        url = push_dataset(settings.output_dir, settings)
+        url = push_dataset(settings.dataset.dir, settings)
         console.print(f"Pushed to {url}", highlight=False)
 
 

@@ -31,8 +31,8 @@ def push(
     shard size) are deleted in the same commit. Runs the structure, schema and value checks
     first (refuses a failing dataset unless --force). Token: HF_TOKEN (or VASEG_HF_TOKEN) or
     the saved `hf auth login`. The upload is resumable: rerun after an interruption and
-    only what is missing is sent. --dataset defaults to the settings' dataset, else output_dir
-    (the folder `vaseg validate` checks by default).
+    only what is missing is sent. --dataset defaults to the setting `[dataset] dir` (the folder
+    `vaseg validate` checks by default).
 
     Example: `vaseg push --dataset precompute_output --hf-repo yourname/openeds-precomputed`
     """
@@ -41,9 +41,9 @@ def push(
     from visionassist_seg.settings import load_settings
 
     settings = load_settings(
-        config, dataset=dataset, hf_repo=hf_repo, hf_private=private, hf_revision=revision, workers=workers
+        config, workers=workers, dataset={"dir": dataset}, hub={"repo": hf_repo, "private": private, "revision": revision}
     )
-    folder = settings.training_dataset()
+    folder = settings.dataset.dir
     url = push_dataset(folder, settings, force=force, message=message)
     console.print(f"Pushed {str(folder)} to {url}", highlight=False)
 

@@ -96,25 +96,29 @@ def train(
         output_dir = resume.parent
     source = "local" if dataset is not None else "hub" if hf_repo is not None else None
     settings = load_settings(
-        config, dataset=dataset, hf_repo=hf_repo, hf_revision=revision, train_source=source, epochs=epochs,
-        batch_size=batch_size, lr=lr, device=device, workers=workers, seed=seed, scale=scale, train_limit=limit,
-        run_dir=output_dir, resume=resume, init_from=init_from, amp=amp, compile=compile, gpu=gpu,
+        config, workers=workers, seed=seed, dataset={"dir": dataset}, hub={"repo": hf_repo, "revision": revision},
+        train={
+            "source": source, "epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device, "scale": scale,
+            "limit": limit, "run_dir": output_dir, "resume": resume, "init_from": init_from, "amp": amp,
+            "compile": compile,
+        },
+        modal={"gpu": gpu},
     )  # fmt: skip
-    if settings.resume is not None and settings.init_from is not None:
+    if settings.train.resume is not None and settings.train.init_from is not None:
         raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
     if remote:
         from visionassist_seg.remote import train_remote
 
-        if settings.resume is not None:  # checked here, before anything is uploaded or started on Modal
+        if settings.train.resume is not None:  # checked here, before anything is uploaded or started on Modal
             from visionassist_seg.extras import require_train_extra
 
-            require_train_extra(f"Reading the checkpoint {settings.resume} for --resume", ("torch",))
+            require_train_extra(f"Reading the checkpoint {settings.train.resume} for --resume", ("torch",))
             import torch
 
             from visionassist_seg.train.checkpoint import load_checkpoint
             from visionassist_seg.train.resume import resumed_settings
 
-            settings = resumed_settings(settings, load_checkpoint(settings.resume, torch.device("cpu")))
+            settings = resumed_settings(settings, load_checkpoint(settings.train.resume, torch.device("cpu")))
         outcome = train_remote(settings, detach=detach)
         console.print(f"Remote run: {outcome}", highlight=False)
         return

@@ -34,8 +34,8 @@ def validate(
     """Check a precomputed dataset: structure, schema, values, recomputation, statistics.
 
     Target: --dataset DIR (precompute output) or a Hub dataset (--hf-repo ID, with
-    --revision). Without either, the same folder `vaseg push` would upload (the settings'
-    dataset, else output_dir) when it holds parquet files, else the settings' Hub repository
+    --revision). Without either, the same folder `vaseg push` would upload (the setting
+    `[dataset] dir`) when it holds parquet files, else the settings' Hub repository
     (also when only --revision is given). With --raw-dir, --samples rows (or --all) are
     recomputed from the raw files and compared. Exit 0 when every check passes, 1 when
     any fails, 2 on usage errors.
@@ -57,13 +57,15 @@ def validate(
             f"--json {json_file} is a folder; pass a file path for the report, e.g. {json_file / 'report.json'}.",
             exit_code=2,
         )
-    settings = load_settings(config, dataset=dataset, hf_repo=hf_repo, hf_revision=revision, seed=seed, workers=workers)
+    settings = load_settings(
+        config, seed=seed, workers=workers, dataset={"dir": dataset}, hub={"repo": hf_repo, "revision": revision}
+    )
     if dataset is None and hf_repo is None and revision is None:
         dataset = default_local_dataset(settings)
     report = validate_dataset(
         dataset_dir=dataset,
-        hf_repo=None if dataset is not None else settings.hf_repo,
-        revision=None if dataset is not None else settings.hf_revision,
+        hf_repo=None if dataset is not None else settings.hub.repo,
+        revision=None if dataset is not None else settings.hub.revision,
         raw_dir=raw_dir,
         samples=samples or 32,
         all_rows=all_rows,

@@ -17,8 +17,8 @@ from visionassist_seg.data.raw import RawSample, display_name
 from visionassist_seg.data.shards import COLUMN_ENCODINGS
 from visionassist_seg.ops import intensity, labels
 
-if TYPE_CHECKING:  # pydantic settings take 0.17 s to import: worker processes do without
-    from visionassist_seg.data.plan import ShardSettings, ShardTask
+if TYPE_CHECKING:
+    from visionassist_seg.data.plan import ShardTask
     from visionassist_seg.settings import Settings
 
 PREPROCESSING = {
@@ -33,10 +33,7 @@ PREPROCESSING = {
 }
 
 
-
-def task_fingerprint(
-    task: ShardTask, settings: Settings | ShardSettings, digests: list[tuple] | None = None
-) -> str:
+def task_fingerprint(task: ShardTask, settings: Settings, digests: list[tuple] | None = None) -> str:
     """Return a hash of everything that determines the shard's bytes, input file contents included.
 
     ``digests`` are the samples' `sample_digest` as read while writing the shard (what was
@@ -45,8 +42,8 @@ def task_fingerprint(
     recipe = {
         "files": digests if digests is not None else [sample_digest(s) for s in task.samples],
         "preprocessing": PREPROCESSING,
-        "compression_level": settings.compression_level,
-        "row_group_size": settings.row_group_size,
+        "compression_level": settings.dataset.compression_level,
+        "row_group_size": settings.dataset.row_group_size,
         "encodings": COLUMN_ENCODINGS,  # a shard written with other encodings is rewritten, not resumed
         "version": __version__,
         "name": task.name,

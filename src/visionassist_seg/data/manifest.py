@@ -26,7 +26,7 @@ def build_manifest(settings: Settings, by_split: dict[str, list[ShardResult]], r
         "package_version": __version__,
         # display_name: arguments may hold file-name bytes that are not UTF-8, which the card cannot store
         "command": display_name(shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])) if sys.argv else None,
-        "source": display_name(settings.kaggle_dataset) if settings.source == "kaggle" else "synthetic",
+        "source": display_name(settings.raw.kaggle_dataset) if settings.raw.source == "kaggle" else "synthetic",
         "splits": {
             split: {
                 "rows": report.rows[split],
@@ -40,10 +40,11 @@ def build_manifest(settings: Settings, by_split: dict[str, list[ShardResult]], r
         "skipped": report.skipped,
         "unlabeled_splits": report.unlabeled_splits,
         "parameters": PREPROCESSING,
-        "settings": {
-            k: v
-            for k, v in settings.masked_dump().items()
-            if k in {"source", "kaggle_dataset", "limit", "shard_size", "row_group_size", "compression_level", "seed", "synthetic_count", "hf_repo"}
+        "settings": {  # what shaped the data, by the settings' names (no paths, no credentials)
+            "seed": settings.seed,
+            "raw": settings.raw.model_dump(mode="json", include={"source", "kaggle_dataset", "synthetic_count"}),
+            "dataset": settings.dataset.model_dump(mode="json", include={"limit", "shard_size", "row_group_size", "compression_level"}),
+            "hub": {"repo": settings.hub.repo},
         },
         "library_versions": _library_versions(),
     }

@@ -1,16 +1,12 @@
-"""The units of a precompute run: the shards it plans, the settings a worker reads, what each shard and the run produce."""
+"""The units of a precompute run: the shards it plans, what each shard and the run produce."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from visionassist_seg.data.raw import RawSample
 from visionassist_seg.data.schema import shard_name
-
-if TYPE_CHECKING:  # pydantic settings take 0.17 s to import: worker processes do without
-    from visionassist_seg.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -25,24 +21,6 @@ class ShardTask:
     @property
     def name(self) -> str:
         return shard_name(self.split, self.index, self.count)
-
-
-@dataclass(frozen=True)
-class ShardSettings:
-    """The settings that writing a shard reads, for worker processes.
-
-    A plain dataclass: a worker unpickles it without importing pydantic and the
-    `Settings` model (0.17 s of each worker's start-up), and it holds no secrets.
-    """
-
-    raw_dir: Path
-    output_dir: Path
-    compression_level: int
-    row_group_size: int
-
-    @classmethod
-    def of(cls, settings: Settings) -> ShardSettings:
-        return cls(Path(settings.raw_dir), Path(settings.output_dir), settings.compression_level, settings.row_group_size)
 
 
 @dataclass

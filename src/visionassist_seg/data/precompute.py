@@ -34,7 +34,7 @@ from visionassist_seg.data.output_folder import (
     shard_record,
     shard_records_dir,
 )
-from visionassist_seg.data.plan import PrecomputeReport, ShardResult, ShardSettings, ShardTask
+from visionassist_seg.data.plan import PrecomputeReport, ShardResult, ShardTask
 from visionassist_seg.data.raw import (
     RAW_SPLITS,
     RawSample,
@@ -52,7 +52,7 @@ from visionassist_seg.errors import VasegError
 from visionassist_seg.folder_lock import folder_lock
 from visionassist_seg.process_pool import run_in_processes
 
-if TYPE_CHECKING:  # pydantic settings take 0.17 s to import: worker processes do without
+if TYPE_CHECKING:
     from visionassist_seg.settings import Settings
 
 def plan_shards(settings: Settings) -> list[ShardTask]:
@@ -61,30 +61,30 @@ def plan_shards(settings: Settings) -> list[ShardTask]:
     Raises:
         VasegError: the raw folder is missing, or train/validation have no labelled images.
     """
-    root = require_data_root(settings.raw_dir)
+    root = require_data_root(settings.raw.dir)
     tasks: list[ShardTask] = []
     for split in SPLITS:
         samples = list_split(root, split)
         if not samples or not has_labels(root, split):
             raise VasegError(
                 f"Split '{split}' has no labelled images in {root / split} (expected images/*.png and "
-                f"labels/*.npy). Rerun `vaseg download --raw-dir {settings.raw_dir} --force`."
+                f"labels/*.npy). Rerun `vaseg download --raw-dir {settings.raw.dir} --force`."
             )
-        samples = samples[: settings.limit] if settings.limit else samples
-        count = max(1, math.ceil(len(samples) / settings.shard_size))
+        samples = samples[: settings.dataset.limit] if settings.dataset.limit else samples
+        count = max(1, math.ceil(len(samples) / settings.dataset.shard_size))
         for index in range(count):
-            chunk = samples[index * settings.shard_size : (index + 1) * settings.shard_size]
+            chunk = samples[index * settings.dataset.shard_size : (index + 1) * settings.dataset.shard_size]
             tasks.append(ShardTask(split, index, count, tuple(chunk)))
     return tasks
 
 
 def unlabeled_splits(settings: Settings) -> list[str]:
     """Return the raw splits that exist but have no labels (e.g. test): reported, not processed."""
-    root = require_data_root(settings.raw_dir)
+    root = require_data_root(settings.raw.dir)
     return [s for s in RAW_SPLITS if s not in SPLITS and (root / s / "images").is_dir() and not has_labels(root, s)]
 
 
-def _resumable(task: ShardTask, settings: Settings | ShardSettings) -> ShardResult | None:
+def _resumable(task: ShardTask, settings: Settings) -> ShardResult | None:
     """Return the recorded result when the shard is already complete and its inputs unchanged.
 
     The cheap checks (a record, a shard of the recorded size) come first, so that a fresh
@@ -92,8 +92,8 @@ def _resumable(task: ShardTask, settings: Settings | ShardSettings) -> ShardResu
     """
     from visionassist_seg.data.shards import sha256_file
 
-    state_path = shard_record(settings.output_dir, task.name)
-    shard = Path(settings.output_dir) / DATA_DIR / task.name
+    state_path = shard_record(settings.dataset.dir, task.name)
+    shard = Path(settings.dataset.dir) / DATA_DIR / task.name
     if not (state_path.is_file() and shard.is_file()):
         return None
     try:
@@ -151,10 +151,10 @@ def _relative(path: Path | None, root: Path) -> str:
         return display_name(path)
 
 
-def write_shard(task: ShardTask, settings: Settings | ShardSettings, on_sample: Callable[[int], None] | None = None) -> ShardResult:
+def write_shard(task: ShardTask, settings: Settings, on_sample: Callable[[int], None] | None = None) -> ShardResult:
     """Write (or resume) one shard; return its row count, checksum and skipped samples.
 
-    Rows are written in row groups of ``settings.row_group_size``; memory holds one
+    Rows are written in row groups of ``settings.dataset.row_group_size``; memory holds one
     sample's arrays and the compressed pages of one row group. The file appears in
     ``data/`` only once complete, and only after its record: every shard vaseg puts in
     ``data/`` is recorded as vaseg's.
@@ -166,13 +166,13 @@ def write_shard(task: ShardTask, settings: Settings | ShardSettings, on_sample: 
         if on_sample:
             on_sample(len(task.samples))
         return done
-    output_dir = Path(settings.output_dir)
+    output_dir = Path(settings.dataset.dir)
     tmp = output_dir / STATE_DIR / "tmp" / f"{task.name}.{os.getpid()}.tmp"
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    root = Path(settings.raw_dir)
+    root = Path(settings.raw.dir)
     try:
-        with open_shard_writer(tmp, settings.compression_level) as writer:
-            rows_written, failures, digests = _write_rows(writer, task, settings.row_group_size, on_sample)
+        with open_shard_writer(tmp, settings.dataset.compression_level) as writer:
+            rows_written, failures, digests = _write_rows(writer, task, settings.dataset.row_group_size, on_sample)
         digest = writer.sha256  # hashed while writing: no second read of the file
         skipped = [{"split": task.split, "file": _relative(s.image, root), "reason": r} for s, r in failures]
         fingerprint = task_fingerprint(task, settings, digests)
@@ -219,7 +219,7 @@ def finalize_dataset(settings: Settings, tasks: list[ShardTask], results: list[S
     """
     from visionassist_seg.data.card import write_card
 
-    output_dir = Path(settings.output_dir)
+    output_dir = Path(settings.dataset.dir)
     planned = {t.name for t in tasks}
     for split, split_shards in list_shards(output_dir).items():
         for path in split_shards:
@@ -275,7 +275,7 @@ def _init_worker(queue, parquet_metadata: dict[bytes, bytes]) -> None:  # type: 
 _progress_queue = None
 
 
-def _write_shard_in_worker(task: ShardTask, settings: ShardSettings) -> ShardResult:
+def _write_shard_in_worker(task: ShardTask, settings: Settings) -> ShardResult:
     return write_shard(task, settings, on_sample=_progress_queue.put if _progress_queue is not None else None)
 
 
@@ -320,9 +320,8 @@ def _run_pool(tasks: list[ShardTask], settings: Settings, on_sample: Callable[[i
     results: list[ShardResult] = []
     # Largest shards first keeps the workers busy until the end.
     order = sorted(tasks, key=lambda t: -len(t.samples))
-    shard_settings = ShardSettings.of(settings)
-    run_in_processes(
-        partial(_write_shard_in_worker, settings=shard_settings), order, results.append, workers=settings.workers,
+    run_in_processes(  # the workers need no credentials
+        partial(_write_shard_in_worker, settings=settings.without_secrets()), order, results.append, workers=settings.workers,
         initializer=_init_worker, initargs=(progress_queue, hf_key_value_metadata()), on_tick=forward_progress,
     )  # fmt: skip
     return results
@@ -346,7 +345,7 @@ def write_dataset(
     Raises:
         VasegError: the folder belongs to someone else, another run holds it, or it cannot be written.
     """
-    output_dir = Path(settings.output_dir)
+    output_dir = Path(settings.dataset.dir)
     with folder_lock(output_dir, "precompute"):
         displaced = claim_output_dir(check_output_dir(output_dir, overwrite=overwrite))
         _clear_stale_temporaries(output_dir)

@@ -1,4 +1,4 @@
-"""Which local folder training reads, if any: the `train_source` setting resolved against the disk."""
+"""Which local folder training reads, if any: the ``train.source`` setting resolved against the disk."""
 
 from __future__ import annotations
 
@@ -12,24 +12,24 @@ if TYPE_CHECKING:
 
 
 def local_training_folder(settings: Settings) -> Path | None:
-    """Return the local folder training reads per ``settings.train_source``, or None for the Hub dataset.
+    """Return the local folder training reads per ``settings.train.source``, or None for the Hub dataset.
 
-    'local' is ``dataset`` (else ``output_dir``), 'hub' is ``hf_repo``, 'auto' is
-    ``dataset`` if set, else ``output_dir`` if `datasets` finds parquet splits in it
-    (any layout it accepts), else ``hf_repo``.
+    'local' is ``dataset.dir`` (`vaseg train --dataset`), 'hub' is ``hub.repo`` (`vaseg
+    train --hf-repo`), 'auto' is ``dataset.dir`` if `datasets` finds parquet splits in it
+    (any layout it accepts), else ``hub.repo``.
     """
-    if settings.train_source == "hub":
+    if settings.train.source == "hub":
         return None
-    if settings.train_source == "local" or settings.dataset is not None:
-        return settings.training_dataset()
+    if settings.train.source == "local":
+        return settings.dataset.dir
     return default_local_dataset(settings)
 
 
 def default_local_dataset(settings: Settings) -> Path | None:
-    """Return the configured dataset folder (``dataset``, else ``output_dir``) if it holds parquet splits, else None.
+    """Return the configured dataset folder (``dataset.dir``) if it holds parquet splits, else None.
 
     The default target of `vaseg validate` and of training's 'auto' source: the folder
     `vaseg push` uploads when it has data, else (None) the configured Hub repository.
     """
-    folder = settings.training_dataset()
+    folder = settings.dataset.dir
     return folder if folder.is_dir() and resolve_local(folder).files else None

@@ -143,9 +143,12 @@ def _run_demo_steps(
 
     raw_dir, dataset_dir, run_dir = (directory / part for part in DEMO_PARTS)
     settings = load_settings(
-        source="synthetic", synthetic_count=count, raw_dir=raw_dir, output_dir=dataset_dir, dataset=dataset_dir,
-        train_source="local", run_dir=run_dir, epochs=epochs, batch_size=batch_size, lr=lr, scale=scale, seed=seed,
-        device=device, workers=1, amp=False, compile=False, resume=None, train_limit=None,
+        seed=seed, workers=1, raw={"source": "synthetic", "synthetic_count": count, "dir": raw_dir},
+        dataset={"dir": dataset_dir},
+        train={
+            "source": "local", "run_dir": run_dir, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+            "scale": scale, "device": device, "amp": False, "compile": False,
+        },
     )  # fmt: skip
     height, width = scaled_size(scale)
     console.print(

@@ -34,7 +34,7 @@ def run_precompute(
     from visionassist_seg.console import item_progress
     from visionassist_seg.kaggle import ensure_raw
 
-    output_dir = Path(settings.output_dir)
+    output_dir = Path(settings.dataset.dir)
     check_output_dir(output_dir, overwrite=overwrite)  # fail before a long download ...
     make_folder(output_dir)  # ... also when the folder cannot be created
     if download or force_download:
@@ -46,18 +46,18 @@ def run_precompute(
 
 
 def check_strict(report: PrecomputeReport, settings: Settings, *, where: str = "") -> None:
-    """Raise when ``settings.strict`` is set and the run skipped a sample as bad input.
+    """Raise when ``settings.dataset.strict`` is set and the run skipped a sample as bad input.
 
     ``where`` follows the manifest's path in the message (e.g. " on the Modal Volume").
 
     Raises:
         VasegError: the first skipped sample, and where the full list is.
     """
-    if not (report.skipped and settings.strict):
+    if not (report.skipped and settings.dataset.strict):
         return
     first = report.skipped[0]
     raise VasegError(
         f"{len(report.skipped)} sample(s) were skipped as bad input (--strict), so nothing was pushed; the "
-        f"first: {first['file']}: {first['reason']}. The full list is in {Path(settings.output_dir) / MANIFEST}"
+        f"first: {first['file']}: {first['reason']}. The full list is in {Path(settings.dataset.dir) / MANIFEST}"
         f"{where}; fix or remove those files, or drop --strict."
     )

@@ -116,9 +116,9 @@ def image_recipe(settings: Settings, *, gpu: bool) -> ImageRecipe:
         if _normalise(_NAME.match(requirement).group(1)) not in CLIENT_SUPPLIED
     ]
     apt: list[str] = []
-    if gpu and settings.modal_mlflow_secret:
+    if gpu and settings.modal.mlflow_secret:
         packages.append("mlflow>=2.10")
-    if gpu and settings.compile:
+    if gpu and settings.train.compile:
         # torch.compile's Triton backend builds a small C launcher at run time.
         apt.append("build-essential")
     return ImageRecipe(
@@ -149,18 +149,18 @@ def function_options(settings: Settings, job: Job, *, push: bool = True) -> Func
     precompute needs none, and ``--no-push`` needs no Hub secret.
     """
     if job == "train":
-        secrets = [settings.modal_hf_secret]
-        if settings.modal_mlflow_secret:
-            secrets.append(settings.modal_mlflow_secret)
-        return FunctionOptions("gpu", settings.gpu, settings.modal_timeout, settings.modal_cpu,
-                               settings.modal_memory, tuple(secrets))
+        secrets = [settings.modal.hf_secret]
+        if settings.modal.mlflow_secret:
+            secrets.append(settings.modal.mlflow_secret)
+        return FunctionOptions("gpu", settings.modal.gpu, settings.modal.timeout, settings.modal.cpu,
+                               settings.modal.memory, tuple(secrets))
     if job == "prepare":
-        secrets = [settings.modal_kaggle_secret] if settings.source == "kaggle" else []
+        secrets = [settings.modal.kaggle_secret] if settings.raw.source == "kaggle" else []
     elif job == "finalize":
-        secrets = [settings.modal_hf_secret] if push else []
+        secrets = [settings.modal.hf_secret] if push else []
     else:
         secrets = []
-    return FunctionOptions("cpu", None, settings.modal_timeout, settings.modal_cpu, settings.modal_memory,
+    return FunctionOptions("cpu", None, settings.modal.timeout, settings.modal.cpu, settings.modal.memory,
                            tuple(secrets))
 
 
@@ -181,8 +181,8 @@ def build_app(
 
     from visionassist_seg.remote import jobs
 
-    app = modal.App(settings.modal_app_name)
-    volume = modal.Volume.from_name(settings.modal_volume, create_if_missing=True)
+    app = modal.App(settings.modal.app_name)
+    volume = modal.Volume.from_name(settings.modal.volume, create_if_missing=True)
     images: dict[str, Any] = {}
     remote = RemoteApp(app=app, volume=volume)
     for job in jobs_for(command):

@@ -51,14 +51,25 @@ class FetchResult:
 def settings_payload(settings: Settings, **changes: Any) -> str:
     """Return the settings as JSON for a remote function, secrets left out, with ``changes`` applied.
 
+    ``changes`` are top-level fields or sections given as dicts (``train={"source": "local"}``).
     ``PurePosixPath`` values (Volume paths) are written as POSIX strings whatever the local OS.
     """
     data = json.loads(settings.without_secrets_json())
     for name, value in changes.items():
         if name not in Settings.model_fields:
             raise ValueError(f"unknown settings field {name!r}")
-        data[name] = value.as_posix() if isinstance(value, PurePosixPath) else value
+        if isinstance(value, dict):
+            unknown = set(value) - set(data[name])
+            if unknown:
+                raise ValueError(f"unknown {name} settings {sorted(unknown)}")
+            data[name] = {**data[name], **{key: _json_path(item) for key, item in value.items()}}
+        else:
+            data[name] = _json_path(value)
     return json.dumps(data)
+
+
+def _json_path(value: Any) -> Any:
+    return value.as_posix() if isinstance(value, PurePosixPath) else value
 
 
 def split_shard_ranges(n_shards: int, n_workers: int) -> list[range]:
@@ -122,47 +133,47 @@ def stage_training_inputs(volume, settings: Settings, name: str) -> StagedInputs
     from visionassist_seg.data.training_folder import local_training_folder
 
     # The container always reads a folder on the Volume, whatever the local choice was.
-    overrides: dict[str, Any] = {"run_dir": mounted(run_key(name)), "train_source": "local"}
+    overrides: dict[str, Any] = {"train": {"run_dir": mounted(run_key(name)), "source": "local"}}
     dataset = local_training_folder(settings)
     if dataset is not None:
         if not dataset.is_dir() or not resolve_local(dataset).files:  # any layout datasets.load_dataset reads
             raise VasegError(
                 f"Dataset folder {dataset} has no parquet shards (no split `datasets` can find). Pass the output "
                 "folder of `vaseg precompute` to --dataset, or train on the Hub dataset "
-                f"{settings.hf_repo} (cached on the Modal Volume) with train_source = 'hub'."
+                f"{settings.hub.repo} (cached on the Modal Volume) with --hf-repo (or `[train] source = \"hub\"`)."
             )
         key = local_dataset_key(dataset)
         local_manifest = dataset / MANIFEST
         remote_manifest = read_json(volume, f"{key}/{MANIFEST}")
         if not local_manifest.is_file() or remote_manifest != json.loads(local_manifest.read_text("utf-8")):
-            err_console.print(f"Uploading {dataset} to Modal Volume {settings.modal_volume} at {key}")
+            err_console.print(f"Uploading {dataset} to Modal Volume {settings.modal.volume} at {key}")
             upload_dir(volume, dataset, key)
-        overrides["dataset"] = mounted(key)
+        overrides["dataset"] = {"dir": mounted(key)}
         from_hub = False
     else:
         from visionassist_seg.hub import check_repo_id
 
-        check_repo_id(settings.hf_repo, "hf_repo")  # it names the Volume folder as well as the Hub repository
-        overrides["dataset"] = mounted(hub_dataset_key(settings))
+        check_repo_id(settings.hub.repo, "[hub] repo")  # it names the Volume folder as well as the Hub repository
+        overrides["dataset"] = {"dir": mounted(hub_dataset_key(settings))}
         from_hub = True
     for field, option, fix in (
         ("resume", "--resume", "Pass an existing last.pt."),
         ("init_from", "--init-from", "Check the path."),
     ):
-        path = getattr(settings, field)
+        path = getattr(settings.train, field)
         if path is None:
             continue
         if not path.is_file():
             raise VasegError(f"{path} ({option}) does not exist. {fix}")
         key = upload_key(name, path.name)
         upload_file(volume, path, key)
-        overrides[field] = mounted(key)
+        overrides["train"][field] = mounted(key)
     if "workers" not in settings.model_fields_set:
-        # The default counts this machine's cores; the container's loader has modal_cpu of them.
-        overrides["workers"] = max(1, int(settings.modal_cpu))
-    if not settings.device.startswith("cuda"):
+        # The default counts this machine's cores; the container's loader has modal.cpu of them.
+        overrides["workers"] = max(1, int(settings.modal.cpu))
+    if not settings.train.device.startswith("cuda"):
         # The local device (cpu, mps) names this machine; the container has the requested GPU.
-        overrides["device"] = "cuda"
+        overrides["train"]["device"] = "cuda"
     return StagedInputs(overrides, from_hub)
 
 
@@ -177,7 +188,7 @@ def train_remote(settings: Settings, *, detach: bool = False) -> Path | str:
             a bad run name or dataset folder, or Modal rejecting the credentials or secret names.
     """
     require_modal()
-    name = check_run_name(settings.run_dir.name)
+    name = check_run_name(settings.train.run_dir.name)
     import modal
 
     from visionassist_seg.remote.app import build_app
@@ -193,22 +204,22 @@ def train_remote(settings: Settings, *, detach: bool = False) -> Path | str:
                 _print_detached(settings, name, call.object_id)
                 return name
             train_function.remote(payload, staged.dataset_from_hub)
-        files = download_dir(remote.volume, run_key(name), settings.run_dir)
+        files = download_dir(remote.volume, run_key(name), settings.train.run_dir)
     err_console.print(
-        f"Copied {len(files)} files of run {name} from Modal Volume {settings.modal_volume} into {settings.run_dir}"
+        f"Copied {len(files)} files of run {name} from Modal Volume {settings.modal.volume} into {settings.train.run_dir}"
     )
-    return settings.run_dir
+    return settings.train.run_dir
 
 
 def _print_detached(settings: Settings, name: str, call_id: str) -> None:
     console.print(
-        f"Started remote run {name} on Modal (GPU {settings.gpu}, app {settings.modal_app_name}, "
+        f"Started remote run {name} on Modal (GPU {settings.modal.gpu}, app {settings.modal.app_name}, "
         f"call {call_id}). It keeps running after this command returns; its results go to Modal Volume "
-        f"{settings.modal_volume} under {run_key(name)}.",
+        f"{settings.modal.volume} under {run_key(name)}.",
         highlight=False,
     )
     console.print(
-        f"When it has finished, copy it here with:\n  vaseg fetch {name} --output-dir {settings.run_dir}",
+        f"When it has finished, copy it here with:\n  vaseg fetch {name} --output-dir {settings.train.run_dir}",
         highlight=False,
     )
 
@@ -227,14 +238,14 @@ def precompute_remote(settings: Settings, *, push: bool = True, force_download: 
     """
     from visionassist_seg.hub import check_repo_id
 
-    check_repo_id(settings.hf_repo, "hf_repo")  # it names the Volume folder as well as the Hub repository
+    check_repo_id(settings.hub.repo, "[hub] repo")  # it names the Volume folder as well as the Hub repository
     require_modal()
     import modal
 
     from visionassist_seg.remote.app import build_app
 
     output_key = hub_dataset_key(settings)
-    payload = settings_payload(settings, raw_dir=mounted(raw_key(settings)), output_dir=mounted(output_key))
+    payload = settings_payload(settings, raw={"dir": mounted(raw_key(settings))}, dataset={"dir": mounted(output_key)})
     with _modal_errors():
         remote = build_app(settings, command="precompute", push=push)
         prepare, write_shards, finalize = (remote.functions[job] for job in ("prepare", "write_shards", "finalize"))
@@ -246,7 +257,7 @@ def precompute_remote(settings: Settings, *, push: bool = True, force_download: 
             results = [result for group in write_shards.map(groups, kwargs={"payload": payload}) for result in group]
             report = finalize.remote(payload, tasks, results, push, time.perf_counter() - started)
     err_console.print(
-        f"Dataset kept on Modal Volume {settings.modal_volume} at {output_key}; "
+        f"Dataset kept on Modal Volume {settings.modal.volume} at {output_key}; "
         "`vaseg train --remote` uses it without downloading."
     )
     return report
@@ -261,15 +272,15 @@ def fetch_run(settings: Settings, name: str, destination: Path | None = None) ->
     """
     check_run_name(name)
     require_modal()
-    target = destination if destination is not None else settings.run_dir.parent / name
+    target = destination if destination is not None else settings.train.run_dir.parent / name
     with _modal_errors():
-        volume = existing_volume(settings.modal_volume)
+        volume = existing_volume(settings.modal.volume)
         status = read_json(volume, f"{run_key(name)}/{STATUS_FILE}")
         files = download_dir(volume, run_key(name), target)
     if not files:
         raise VasegError(
-            f"No run {name!r} on Modal Volume {settings.modal_volume} (nothing under {run_key(name)}). "
-            f"List the runs with `modal volume ls {settings.modal_volume} runs`, and check --config / "
-            "VASEG_MODAL_VOLUME if the run used another Volume."
+            f"No run {name!r} on Modal Volume {settings.modal.volume} (nothing under {run_key(name)}). "
+            f"List the runs with `modal volume ls {settings.modal.volume} runs`, and check --config / "
+            "VASEG_MODAL__VOLUME if the run used another Volume."
         )
     return FetchResult(target, files, status)

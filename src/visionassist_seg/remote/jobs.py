@@ -21,7 +21,7 @@ from visionassist_seg.settings import Settings
 
 
 def settings_from_payload(payload: str) -> Settings:
-    """Return the `Settings` sent as JSON; secrets (``hf_token``) come from the environment."""
+    """Return the `Settings` sent as JSON; the Hub token (``hub.token``) comes from the environment."""
     return Settings(**json.loads(payload))
 
 
@@ -36,7 +36,7 @@ def reload_volume(settings: Settings) -> None:
     if _in_container():
         import modal
 
-        modal.Volume.from_name(settings.modal_volume).reload()
+        modal.Volume.from_name(settings.modal.volume).reload()
 
 
 def commit_volume(settings: Settings) -> None:
@@ -44,7 +44,7 @@ def commit_volume(settings: Settings) -> None:
     if _in_container():
         import modal
 
-        modal.Volume.from_name(settings.modal_volume).commit()
+        modal.Volume.from_name(settings.modal.volume).commit()
 
 
 def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
@@ -67,23 +67,23 @@ def ensure_hub_dataset(settings: Settings) -> Path:
     """
     from visionassist_seg.hub import revision_sha
 
-    dataset_dir = settings.training_dataset()
+    dataset_dir = settings.dataset.dir
     snapshot = read_snapshot(dataset_dir)
     if snapshot is not None and snapshot["origin"] == "precompute" and snapshot["sha"] is None:
         print(f"Using the dataset `vaseg precompute --remote` wrote on the Volume at {dataset_dir} (never pushed)")
         return dataset_dir
     try:
-        current = revision_sha(settings.hf_repo, settings.hf_revision, token=_hub_token(settings))
+        current = revision_sha(settings.hub.repo, settings.hub.revision, token=_hub_token(settings))
     except VasegError as err:
         if snapshot is None:  # nothing complete on the Volume (an interrupted refresh leaves no record)
             raise
-        print(f"Warning: could not check {settings.hf_repo} on the Hub, so the copy already on the Volume at "
+        print(f"Warning: could not check {settings.hub.repo} on the Hub, so the copy already on the Volume at "
               f"{dataset_dir} is used. {err.message}")
         return dataset_dir
     if snapshot is not None and snapshot["sha"] == current:
         print(f"Using the dataset cached on the Volume at {dataset_dir} (Hub commit {current[:8]})")
         return dataset_dir
-    print(f"Downloading {settings.hf_repo} at commit {current[:8]} into the Volume at {dataset_dir} "
+    print(f"Downloading {settings.hub.repo} at commit {current[:8]} into the Volume at {dataset_dir} "
           "(later runs reuse it)")
     refresh_hub_dataset(settings, dataset_dir, current)
     commit_volume(settings)
@@ -101,10 +101,10 @@ def refresh_hub_dataset(settings: Settings, dataset_dir: Path, sha: str) -> None
 
     clear_snapshot(dataset_dir)
     download_hub_dataset(settings, dataset_dir, revision=sha)
-    on_hub = list_dataset_files(settings.hf_repo, sha, token=_hub_token(settings))
+    on_hub = list_dataset_files(settings.hub.repo, sha, token=_hub_token(settings))
     for path in stale_dataset_files(dataset_dir, on_hub):
         path.unlink()
-    write_snapshot(dataset_dir, "hub", settings.hf_repo, sha)
+    write_snapshot(dataset_dir, "hub", settings.hub.repo, sha)
 
 
 def _pushed_commit(settings: Settings) -> str:
@@ -116,14 +116,14 @@ def _pushed_commit(settings: Settings) -> str:
     from visionassist_seg.hub import revision_sha
 
     try:
-        return revision_sha(settings.hf_repo, settings.hf_revision, token=_hub_token(settings))
+        return revision_sha(settings.hub.repo, settings.hub.revision, token=_hub_token(settings))
     except VasegError as err:
         print(f"Warning: pushed, but could not read back the Hub commit ({err.message})")
         return ""
 
 
 def _hub_token(settings: Settings) -> str | None:
-    return settings.hf_token.get_secret_value() if settings.hf_token else None
+    return settings.hub.token.get_secret_value() if settings.hub.token else None
 
 
 def download_hub_dataset(settings: Settings, dataset_dir: Path, revision: str | None = None) -> None:
@@ -139,8 +139,8 @@ def download_hub_dataset(settings: Settings, dataset_dir: Path, revision: str | 
     """
     from visionassist_seg.hub import download_dataset
 
-    revision = revision or settings.hf_revision
-    download_dataset(settings.hf_repo, revision, local_dir=dataset_dir, token=_hub_token(settings))
+    revision = revision or settings.hub.revision
+    download_dataset(settings.hub.repo, revision, local_dir=dataset_dir, token=_hub_token(settings))
 
 
 def _summary(result: Any) -> Any:
@@ -163,17 +163,17 @@ def train_job(payload: str, dataset_from_hub: bool) -> dict[str, Any]:
     if dataset_from_hub:
         ensure_hub_dataset(settings)
     started = time.time()
-    write_status(settings.run_dir, "running", gpu=settings.gpu)
+    write_status(settings.train.run_dir, "running", gpu=settings.modal.gpu)
     commit_volume(settings)
     try:
         # No live progress bar: container output is a log stream; the per-epoch lines remain.
         result = train(settings, progress=False)
     except BaseException as err:
-        write_status(settings.run_dir, "failed", gpu=settings.gpu, error=f"{type(err).__name__}: {err}")
+        write_status(settings.train.run_dir, "failed", gpu=settings.modal.gpu, error=f"{type(err).__name__}: {err}")
         commit_volume(settings)
         raise
     record = write_status(
-        settings.run_dir, "finished", gpu=settings.gpu, seconds=round(time.time() - started, 1),
+        settings.train.run_dir, "finished", gpu=settings.modal.gpu, seconds=round(time.time() - started, 1),
         result=_summary(result),
     )
     commit_volume(settings)
@@ -193,12 +193,12 @@ def prepare_job(payload: str, force_download: bool = False) -> list:  # -> list[
     settings = settings_from_payload(payload)
     reload_volume(settings)
     # The shards are about to change: until finalize records them again, nothing may reuse the folder as a cache.
-    clear_snapshot(settings.output_dir)
+    clear_snapshot(settings.dataset.dir)
     commit_volume(settings)
-    if is_complete(settings.raw_dir) and not force_download:
-        print(f"Using the raw data cached on the Volume at {settings.raw_dir}")
+    if is_complete(settings.raw.dir) and not force_download:
+        print(f"Using the raw data cached on the Volume at {settings.raw.dir}")
     else:
-        print(f"Fetching raw data ({settings.source}) into the Volume at {settings.raw_dir} (once)")
+        print(f"Fetching raw data ({settings.raw.source}) into the Volume at {settings.raw.dir} (once)")
         ensure_raw(settings, force=force_download)
         commit_volume(settings)
     return plan_shards(settings)
@@ -208,14 +208,14 @@ def write_shards_job(tasks: list, payload: str) -> list:  # list[ShardTask] -> l
     """Write one container's shards into the Volume, one process per core; return their results.
 
     ``workers`` in the payload counts containers; inside one, the shards are spread over
-    its ``modal_cpu`` cores. A shard already complete on the Volume (an earlier,
+    its ``modal.cpu`` cores. A shard already complete on the Volume (an earlier,
     interrupted run) is resumed, not rewritten.
     """
     from visionassist_seg.data.precompute import run_shards
 
     settings = settings_from_payload(payload)
     reload_volume(settings)
-    cores = max(1, int(settings.modal_cpu))
+    cores = max(1, int(settings.modal.cpu))
     print(f"Writing {len(tasks)} shards with {min(cores, len(tasks))} processes")
     results = run_shards(tasks, settings.model_copy(update={"workers": cores}))
     commit_volume(settings)
@@ -239,11 +239,11 @@ def finalize_job(payload: str, tasks: list, results: list, push: bool, seconds: 
         from visionassist_seg.pipeline.push import push_dataset
 
         # Validate with the container's cores (``workers`` counts containers); no live bar in a log stream.
-        cores = max(1, int(settings.modal_cpu))
-        url = push_dataset(settings.output_dir, settings.model_copy(update={"workers": cores}), progress=False)
+        cores = max(1, int(settings.modal.cpu))
+        url = push_dataset(settings.dataset.dir, settings.model_copy(update={"workers": cores}), progress=False)
         print(f"Pushed to {url}")
-        write_snapshot(settings.output_dir, "precompute", settings.hf_repo, _pushed_commit(settings))
+        write_snapshot(settings.dataset.dir, "precompute", settings.hub.repo, _pushed_commit(settings))
     else:
-        write_snapshot(settings.output_dir, "precompute", settings.hf_repo, None)
+        write_snapshot(settings.dataset.dir, "precompute", settings.hub.repo, None)
     commit_volume(settings)
     return report

@@ -45,7 +45,7 @@ def run_key(name: str) -> str:
 
 def hub_dataset_key(settings: Settings) -> str:
     """Return the Volume path caching the Hub dataset ``hf_repo`` at ``hf_revision`` (default main)."""
-    return f"datasets/hub/{settings.hf_repo}/{settings.hf_revision or 'main'}"
+    return f"datasets/hub/{settings.hub.repo}/{settings.hub.revision or 'main'}"
 
 
 def local_dataset_key(dataset_dir: Path) -> str:
@@ -55,9 +55,9 @@ def local_dataset_key(dataset_dir: Path) -> str:
 
 def raw_key(settings: Settings) -> str:
     """Return the Volume path of the raw tree for the settings' source."""
-    if settings.source == "synthetic":
-        return f"raw/synthetic/count{settings.synthetic_count}-seed{settings.seed}"
-    return f"raw/kaggle/{settings.kaggle_dataset}"
+    if settings.raw.source == "synthetic":
+        return f"raw/synthetic/count{settings.raw.synthetic_count}-seed{settings.seed}"
+    return f"raw/kaggle/{settings.raw.kaggle_dataset}"
 
 
 def upload_key(name: str, filename: str) -> str:
@@ -112,7 +112,7 @@ def existing_volume(name: str):  # -> modal.Volume
         raise VasegError(
             f"Modal Volume {name!r} does not exist in the current Modal environment. vaseg creates it on the "
             "first `vaseg train --remote` or `vaseg precompute --remote`; list your Volumes with `modal volume "
-            "list` and set modal_volume in vaseg.toml (or VASEG_MODAL_VOLUME) to the one your runs used."
+            "list` and set `[modal] volume` in vaseg.toml (or VASEG_MODAL__VOLUME) to the one your runs used."
         ) from None
     return volume
 

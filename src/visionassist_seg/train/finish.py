@@ -25,7 +25,7 @@ def export_best(run_dir: Path, history: list[dict], val_index: SplitIndex, setti
     if not history or not best_path.is_file():
         return None
     state = load_checkpoint(best_path, torch.device("cpu"))
-    model = ShallowNet(dropout=settings.dropout)
+    model = ShallowNet(dropout=settings.train.dropout)
     load_state(model, state["model"], best_path)
     model.eval()
     scale = float(state["model_config"]["scale"])

@@ -203,9 +203,9 @@ def evaluate(
 def train(settings: Settings, *, progress: bool = True) -> TrainResult:
     """Train ShallowNet as `settings` say; return where the run's files are and its best validation IoU.
 
-    Writes into ``settings.run_dir``: config.json, metrics.csv, last.pt, best.pt,
+    Writes into ``settings.train.run_dir``: config.json, metrics.csv, last.pt, best.pt,
     best.onnx and plots/, holding the folder's lock for the whole run so that a second
-    training into the same folder stops at once. With ``settings.resume`` it continues
+    training into the same folder stops at once. With ``settings.train.resume`` it continues
     that checkpoint exactly, with the checkpoint's data and recipe settings (see
     `visionassist_seg.train.resume`).
 
@@ -213,13 +213,13 @@ def train(settings: Settings, *, progress: bool = True) -> TrainResult:
         VasegError: the run folder cannot be made or is in use; a resume setting conflicts
             with the checkpoint (exit 2); training diverged; bad data or checkpoint.
     """
-    if settings.resume is not None and settings.init_from is not None:
+    if settings.train.resume is not None and settings.train.init_from is not None:
         raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
-    run_dir = Path(settings.run_dir)
+    run_dir = Path(settings.train.run_dir)
     make_folder(run_dir, what="the run folder", option="--output-dir")
     with folder_lock(run_dir, "training"):
-        if settings.resume is not None:
-            settings = resumed_settings(settings, load_checkpoint(settings.resume, torch.device("cpu")))
+        if settings.train.resume is not None:
+            settings = resumed_settings(settings, load_checkpoint(settings.train.resume, torch.device("cpu")))
         return _train_in_locked_folder(settings, progress)
 
 
@@ -231,7 +231,7 @@ def resolve_dataset(settings: Settings) -> Path:
     if folder is None:
         from visionassist_seg.hub import download_dataset
 
-        return download_dataset(settings.hf_repo, revision=settings.hf_revision)
+        return download_dataset(settings.hub.repo, revision=settings.hub.revision)
     if not folder.is_dir():
         raise VasegError(
             f"Dataset folder {folder} does not exist. Pass --dataset a `vaseg precompute` output folder, "
@@ -242,16 +242,16 @@ def resolve_dataset(settings: Settings) -> Path:
 
 def _train_in_locked_folder(settings: Settings, progress: bool) -> TrainResult:
     """Run `train` once the run folder is locked and the settings are final."""
-    device = resolve_device(settings.device)
-    how = RunDevice(device, amp_dtype_for(device, settings.amp), channels_last=device.type in ("cpu", "cuda"))
+    device = resolve_device(settings.train.device)
+    how = RunDevice(device, amp_dtype_for(device, settings.train.amp), channels_last=device.type in ("cpu", "cuda"))
     torch.manual_seed(settings.seed)
     np.random.seed(settings.seed)
     random.seed(settings.seed)
     folder = resolve_dataset(settings)
-    indexes = index_dataset(folder, settings.train_limit)
+    indexes = index_dataset(folder, settings.train.limit)
     _announce_legacy(indexes, folder)
-    run_dir = Path(settings.run_dir)
-    height, width = scaled_size(settings.scale)
+    run_dir = Path(settings.train.run_dir)
+    height, width = scaled_size(settings.train.scale)
     run = _start_run(settings, how)
     parameters = count_parameters(run.model)
     write_config(
@@ -261,51 +261,51 @@ def _train_in_locked_folder(settings: Settings, progress: bool) -> TrainResult:
          "train_rows": indexes["train"].rows, "validation_rows": indexes["validation"].rows,
          "train_height": height, "train_width": width, "parameters": parameters},
     )  # fmt: skip
-    net = _compile(run.model, device) if settings.compile else run.model
+    net = _compile(run.model, device) if settings.train.compile else run.model
     train_loader, val_loader = _loaders(indexes, settings, device)
     mlflow_run = MlflowRun(settings, run_dir.name)
     console.print(
         f"Training ShallowNet ({parameters:,} parameters) on {device} at {height}x{width}: "
         f"{indexes['train'].rows} train / {indexes['validation'].rows} validation samples, "
-        f"epochs {run.epoch + 1}..{settings.epochs}, batch {settings.batch_size}, {settings.workers} loader workers.",
+        f"epochs {run.epoch + 1}..{settings.train.epochs}, batch {settings.train.batch_size}, {settings.workers} loader workers.",
         highlight=False,
     )
     extra = {
         "settings": settings.masked_dump(), "recipe": recipe_of(settings, folder),
-        "model_config": {"dropout": settings.dropout, "scale": settings.scale, "height": height, "width": width},
+        "model_config": {"dropout": settings.train.dropout, "scale": settings.train.scale, "height": height, "width": width},
     }  # fmt: skip
     start_epoch = run.epoch
     with _progress(progress) as bar, stopping_workers(train_loader, val_loader):
-        for epoch in range(start_epoch, settings.epochs):
-            task = bar.add_task(f"epoch {epoch + 1}/{settings.epochs}", total=indexes["train"].rows, info="")
+        for epoch in range(start_epoch, settings.train.epochs):
+            task = bar.add_task(f"epoch {epoch + 1}/{settings.train.epochs}", total=indexes["train"].rows, info="")
             row, improved = _fit_epoch(run, net, (train_loader, val_loader), settings, how, (bar, task))
             bar.remove_task(task)
             _save_epoch(run, run_dir, improved, extra)
             mlflow_run.log_epoch(row)
-            _print_epoch(row, settings.epochs, improved)
+            _print_epoch(row, settings.train.epochs, improved)
     onnx_path = export_best(run_dir, run.history, indexes["validation"], settings)
     mlflow_run.finish(run_dir)
     return TrainResult(
         run_dir=run_dir, best_pupil_iou=float(run.best["pupil_iou"]), best_miou=float(run.best["miou"]),
-        epochs_run=max(0, settings.epochs - start_epoch), onnx_path=onnx_path, best_epoch=int(run.best["epoch"]),
+        epochs_run=max(0, settings.train.epochs - start_epoch), onnx_path=onnx_path, best_epoch=int(run.best["epoch"]),
         device=str(device), metrics=run.history,
     )  # fmt: skip
 
 
 def _start_run(settings: Settings, how: RunDevice) -> RunState:
     """Return the run's model, optimiser, scheduler and scaler on the device: new, from ``--init-from`` weights, or resumed."""
-    model = ShallowNet(dropout=settings.dropout).to(how.device)
+    model = ShallowNet(dropout=settings.train.dropout).to(how.device)
     if how.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=settings.patience)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.train.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=settings.train.patience)
     scaler = torch.amp.GradScaler(how.device.type, enabled=how.amp_dtype == torch.float16)
     run = RunState(model, optimizer, scheduler, scaler)
-    if settings.init_from is not None:
-        init_weights(model, settings.init_from)
-    if settings.resume is not None:
-        run.resume(settings.resume, how.device)
-        console.print(f"Resuming {settings.resume} after epoch {run.epoch}.", highlight=False)
+    if settings.train.init_from is not None:
+        init_weights(model, settings.train.init_from)
+    if settings.train.resume is not None:
+        run.resume(settings.train.resume, how.device)
+        console.print(f"Resuming {settings.train.resume} after epoch {run.epoch}.", highlight=False)
     return run
 
 
@@ -318,14 +318,14 @@ def init_weights(model: torch.nn.Module, path: Path) -> None:
 
 def _loaders(indexes: dict[str, SplitIndex], settings: Settings, device: torch.device) -> tuple:
     """Return the train and validation DataLoaders (validation keeps 400x640 labels below full scale)."""
-    train_data = PupilDataset(indexes["train"], train=True, seed=settings.seed, scale=settings.scale)
+    train_data = PupilDataset(indexes["train"], train=True, seed=settings.seed, scale=settings.train.scale)
     val_data = PupilDataset(
-        indexes["validation"], train=False, seed=settings.seed, scale=settings.scale, full_labels=settings.scale < 1
+        indexes["validation"], train=False, seed=settings.seed, scale=settings.train.scale, full_labels=settings.train.scale < 1
     )
     pin = device.type == "cuda"
     return (
-        make_loader(train_data, settings.batch_size, settings.workers, pin_memory=pin),
-        make_loader(val_data, settings.batch_size, settings.workers, pin_memory=pin),
+        make_loader(train_data, settings.train.batch_size, settings.workers, pin_memory=pin),
+        make_loader(val_data, settings.train.batch_size, settings.workers, pin_memory=pin),
     )
 
 
@@ -341,7 +341,7 @@ def _fit_epoch(
     """
     epoch = run.epoch
     train_loader, val_loader = loaders
-    alpha = alpha_at(epoch, settings.epochs)
+    alpha = alpha_at(epoch, settings.train.epochs)
     lr = run.optimizer.param_groups[0]["lr"]
     train_loader.sampler.set_epoch(epoch)
     stats = train_one_epoch(

@@ -44,8 +44,11 @@ class MlflowRun:
             return
         self.mlflow = mlflow
         mlflow.start_run(run_name=run_name)
-        params = {k: v for k, v in settings.masked_dump().items() if not k.startswith(("hf_token", "modal_"))}
-        mlflow.log_params({k: str(v) for k, v in params.items()})
+        params = {}  # dotted names (train.lr); no credentials, no Modal plumbing
+        for name, value in settings.model_dump(mode="json", exclude={"hub": {"token"}, "modal": True}).items():
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            params.update({f"{name}.{key}" if key else name: str(item) for key, item in items})
+        mlflow.log_params(params)
 
     def log_epoch(self, row: dict) -> None:
         if self.mlflow is not None:

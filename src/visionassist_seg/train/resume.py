@@ -19,16 +19,16 @@ from typing import Any
 from visionassist_seg.errors import VasegError
 from visionassist_seg.settings import Settings
 
-# Field -> the name a user knows it by: the train option, or the settings key where there is no option
-# (dropout and patience are set by VASEG_DROPOUT / VASEG_PATIENCE or the settings file).
+# The checkpoint's recipe key -> (the setting, the name a user knows it by: the train option, or the
+# settings key where there is no option). The keys are the checkpoint format's and stay as they are.
 RECIPE_FIELDS = {
-    "scale": "--scale",
-    "train_limit": "--limit",
-    "batch_size": "--batch-size",
-    "lr": "--lr",
-    "dropout": "dropout",
-    "patience": "patience",
-    "seed": "--seed",
+    "scale": ("train.scale", "--scale"),
+    "train_limit": ("train.limit", "--limit"),
+    "batch_size": ("train.batch_size", "--batch-size"),
+    "lr": ("train.lr", "--lr"),
+    "dropout": ("train.dropout", "[train] dropout"),
+    "patience": ("train.patience", "[train] patience"),
+    "seed": ("seed", "--seed"),
 }
 
 
@@ -42,10 +42,10 @@ def recipe_of(settings: Settings, dataset_dir: Path) -> dict[str, Any]:
     from visionassist_seg.data.training_folder import local_training_folder
 
     if local_training_folder(settings) is None:
-        data: dict[str, Any] = {"source": "hub", "hf_repo": settings.hf_repo, "hf_revision": settings.hf_revision}
+        data: dict[str, Any] = {"source": "hub", "hf_repo": settings.hub.repo, "hf_revision": settings.hub.revision}
     else:
         data = {"source": "local", "dataset": str(Path(dataset_dir).resolve()), "shards": shard_sizes(dataset_dir)}
-    return {**data, **{name: getattr(settings, name) for name in RECIPE_FIELDS}}
+    return {**data, **{key: _value(settings, setting) for key, (setting, _) in RECIPE_FIELDS.items()}}
 
 
 def resumed_settings(settings: Settings, checkpoint: dict[str, Any]) -> Settings:
@@ -58,14 +58,23 @@ def resumed_settings(settings: Settings, checkpoint: dict[str, Any]) -> Settings
     conflicts = [*_data_conflicts(settings, recorded), *_recipe_conflicts(settings, recorded)]
     if conflicts:
         raise VasegError(
-            f"--resume {settings.resume} continues a run, and {'; '.join(conflicts)}. A resumed run keeps the "
+            f"--resume {settings.train.resume} continues a run, and {'; '.join(conflicts)}. A resumed run keeps the "
             "data, model and recipe settings of its checkpoint, so that one metrics.csv describes one run: "
             "drop the option (or the VASEG_* variable or settings-file entry that sets it), or start a new "
             "run in another --output-dir without --resume.",
             exit_code=2,
         )
-    update = {name: recorded[name] for name in RECIPE_FIELDS if name in recorded}
-    return settings.model_copy(update={**update, **_data_update(settings, recorded)})
+    update: dict[str, Any] = {}
+    for key, (setting, _) in RECIPE_FIELDS.items():
+        if key in recorded:
+            section, _, name = setting.rpartition(".")
+            if section:
+                update.setdefault(section, {})[name] = recorded[key]
+            else:
+                update[name] = recorded[key]
+    for section, values in _data_update(settings, recorded).items():
+        update.setdefault(section, {}).update(values)
+    return settings.updated(**update)
 
 
 def _data_update(settings: Settings, recorded: dict[str, Any]) -> dict[str, Any]:
@@ -77,18 +86,33 @@ def _data_update(settings: Settings, recorded: dict[str, Any]) -> dict[str, Any]
     if _asked_source(settings) is not None:
         return {}
     if recorded.get("source") == "local":
-        return {"dataset": Path(recorded["dataset"]), "train_source": "local"}
+        return {"dataset": {"dir": Path(recorded["dataset"])}, "train": {"source": "local"}}
     if recorded.get("source") == "hub":
-        return {"hf_repo": recorded["hf_repo"], "hf_revision": recorded["hf_revision"], "train_source": "hub"}
+        return {"hub": {"repo": recorded["hf_repo"], "revision": recorded["hf_revision"]}, "train": {"source": "hub"}}
     return {}
 
 
 def _recipe_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]:
     conflicts = []
-    for name, option in RECIPE_FIELDS.items():
-        if name in settings.model_fields_set and name in recorded and not _same(getattr(settings, name), recorded[name]):
-            conflicts.append(f"{option} is {getattr(settings, name)} but the checkpoint was trained with {recorded[name]}")
+    for key, (setting, option) in RECIPE_FIELDS.items():
+        given = _value(settings, setting)
+        if _explicit(settings, setting) and key in recorded and not _same(given, recorded[key]):
+            conflicts.append(f"{option} is {given} but the checkpoint was trained with {recorded[key]}")
     return conflicts
+
+
+def _value(settings: Settings, setting: str) -> Any:
+    """Return the value of a dotted setting name (``train.lr``, ``seed``)."""
+    section, _, name = setting.rpartition(".")
+    return getattr(getattr(settings, section) if section else settings, name)
+
+
+def _explicit(settings: Settings, setting: str) -> bool:
+    """Return True when the dotted setting was given (option, variable or settings file), not defaulted."""
+    section, _, name = setting.rpartition(".")
+    if not section:
+        return name in settings.model_fields_set
+    return section in settings.model_fields_set and name in getattr(settings, section).model_fields_set
 
 
 def _data_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]:
@@ -97,15 +121,15 @@ def _data_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]:
     if asked is None or recorded.get("source") is None:
         return []
     if asked == "local":
-        folder = Path(settings.training_dataset()).resolve()
+        folder = Path(settings.dataset.dir).resolve()
         if recorded["source"] == "local" and _same_dataset(folder, recorded):
             return []
         was = recorded.get("dataset") if recorded["source"] == "local" else _hub_name(recorded["hf_repo"], recorded["hf_revision"])
         return [f"--dataset is {folder} but the checkpoint was trained on {was}"]
-    if recorded["source"] == "hub" and settings.hf_repo == recorded["hf_repo"] and _revision_agrees(settings, recorded):
+    if recorded["source"] == "hub" and settings.hub.repo == recorded["hf_repo"] and _revision_agrees(settings, recorded):
         return []
     was = recorded.get("dataset") if recorded["source"] == "local" else _hub_name(recorded["hf_repo"], recorded["hf_revision"])
-    asked_for = _hub_name(settings.hf_repo, settings.hf_revision)
+    asked_for = _hub_name(settings.hub.repo, settings.hub.revision)
     return [f"--hf-repo/--revision ask for {asked_for} but the checkpoint was trained on {was}"]
 
 
@@ -130,16 +154,13 @@ def shard_sizes(folder: Path) -> dict[str, int]:
 
 def _asked_source(settings: Settings) -> str | None:
     """Return 'local' or 'hub' when the user named the data source explicitly, None when it was left to default."""
-    given = settings.model_fields_set
-    if "dataset" in given and settings.dataset is not None:
-        return "local"
-    if "train_source" in given and settings.train_source in ("local", "hub"):
-        return settings.train_source
+    if _explicit(settings, "train.source") and settings.train.source in ("local", "hub"):
+        return settings.train.source
     return None
 
 
 def _revision_agrees(settings: Settings, recorded: dict[str, Any]) -> bool:
-    return "hf_revision" not in settings.model_fields_set or settings.hf_revision == recorded["hf_revision"]
+    return not _explicit(settings, "hub.revision") or settings.hub.revision == recorded["hf_revision"]
 
 
 def _same(given: Any, recorded: Any) -> bool:

@@ -94,8 +94,12 @@ def checkpoint_scale(checkpoint: dict) -> float:
     if isinstance(config, dict) and "scale" in config:
         return float(config["scale"])
     settings = checkpoint.get("settings")
-    if isinstance(settings, dict) and "scale" in settings:
-        return float(settings["scale"])
+    if isinstance(settings, dict):  # sectioned settings, or the flat ones of vaseg 0.x
+        train = settings.get("train")
+        if isinstance(train, dict) and "scale" in train:
+            return float(train["scale"])
+        if "scale" in settings:
+            return float(settings["scale"])
     return 1.0
 
 
