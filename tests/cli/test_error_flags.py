@@ -84,3 +84,27 @@ def test_every_flag_named_in_an_error_message_exists():
         if flag not in known
     ]
     assert not unknown, "error messages name options no command has: " + "; ".join(unknown)
+
+
+VARIABLE = re.compile(r"\bVASEG_[A-Z0-9_]*[A-Z0-9]")
+SETTING = re.compile(r"\[([a-z]+)\] ([a-z_]+)\b(?! section)")
+
+
+def test_every_setting_and_variable_named_in_an_error_message_exists():
+    from visionassist_seg.settings import env_name, setting_names
+
+    names = set(setting_names())
+    variables = {env_name(name) for name in names} | {"VASEG_DEBUG", "VASEG_HF_TOKEN"}
+    # Settings named in code outside messages too: the resume recipe's option names.
+    from visionassist_seg.train.resume import RECIPE_FIELDS
+
+    texts = [(path, line, text) for path, line, text in error_messages()]
+    texts += [("train/resume.py", 0, option) for _, option in RECIPE_FIELDS.values()]
+    unknown = [
+        f"{path}:{line} names {found}"
+        for path, line, text in texts
+        for found in [*VARIABLE.findall(text), *(f"{a}.{b}" for a, b in SETTING.findall(text))]
+        if found not in variables and found not in names
+    ]
+    assert any(SETTING.search(text) for _, _, text in texts)  # the scan sees section names
+    assert not unknown, "error messages name settings that do not exist: " + "; ".join(unknown)

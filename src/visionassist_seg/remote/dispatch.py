@@ -112,7 +112,7 @@ def _modal_errors() -> Iterator[None]:
     except NotFoundError as err:
         raise VasegError(
             f"Modal could not find {err}. Secrets are looked up by the names in the settings "
-            "(modal_hf_secret, modal_kaggle_secret, modal_mlflow_secret): create them with "
+            "(`[modal] hf_secret`, `[modal] kaggle_secret`, `[modal] mlflow_secret`): create them with "
             "`modal secret create NAME KEY=VALUE ...` or point the settings at existing ones."
         ) from None
     except ConnectionError:

@@ -57,7 +57,7 @@ def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
 
 
 def ensure_hub_dataset(settings: Settings) -> Path:
-    """Return the Volume folder holding Hub dataset ``hf_repo`` at ``hf_revision``, downloading it when needed.
+    """Return the Volume folder holding Hub dataset ``hub.repo`` at ``hub.revision``, downloading it when needed.
 
     The folder is used as it is when its snapshot record (`read_snapshot`) says it was written by
     ``vaseg precompute --remote`` without a push, or holds the Hub commit the revision points at
@@ -129,13 +129,13 @@ def _hub_token(settings: Settings) -> str | None:
 def download_hub_dataset(settings: Settings, dataset_dir: Path, revision: str | None = None) -> None:
     """Download the shards, manifest and card of Hub dataset ``hf_repo`` into ``dataset_dir``.
 
-    ``revision`` defaults to ``hf_revision``. Unlike `visionassist_seg.hub.download_dataset`'s
+    ``revision`` defaults to ``hub.revision``. Unlike `visionassist_seg.hub.download_dataset`'s
     default (the Hub cache), the files land in a plain folder on the Volume, where every later
     container finds them.
 
     Raises:
         VasegError: the repository or revision does not exist or is not readable with the token
-            (the Modal secret named by ``modal_hf_secret`` provides HF_TOKEN).
+            (the Modal secret named by ``modal.hf_secret`` provides HF_TOKEN).
     """
     from visionassist_seg.hub import download_dataset
 

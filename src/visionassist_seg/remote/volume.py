@@ -44,7 +44,7 @@ def run_key(name: str) -> str:
 
 
 def hub_dataset_key(settings: Settings) -> str:
-    """Return the Volume path caching the Hub dataset ``hf_repo`` at ``hf_revision`` (default main)."""
+    """Return the Volume path caching the Hub dataset ``hub.repo`` at ``hub.revision`` (default main)."""
     return f"datasets/hub/{settings.hub.repo}/{settings.hub.revision or 'main'}"
 
 
