@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from visionassist_seg.cli._common import ConfigOpt, DatasetDirOpt, LimitOpt, RepoOpt, RevisionOpt, SeedOpt, WorkersOpt
+
+if TYPE_CHECKING:
+    from visionassist_seg.settings import Settings
 
 EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs. [default: 15]", show_default=False)]
 BatchOpt = Annotated[
@@ -76,7 +79,7 @@ def train(
 
     Data: --dataset DIR (a `vaseg precompute` output) or --hf-repo ID (fetched into the Hub cache). Without either: the configured dataset folder if it holds shards, else the configured Hub repository.
 
-    --resume RUN/last.pt continues a run with its checkpoint's data and recipe (dataset, --scale, --limit, --batch-size, --lr, --seed, dropout, patience); giving one of those with another value is an error. --epochs (to extend the run), --device, --workers, --amp and --compile may change.
+    --resume RUN/last.pt continues a run with its checkpoint's data and recipe (dataset, --scale, --limit, --batch-size, --lr, --seed, [train] dropout and patience); giving one of those with another value is an error. --epochs (to extend the run), --device, --workers, --amp and --compile may change.
 
     --init-from MODEL starts from saved weights (best.pt, a state dict in the reference's names, or the reference's ONNX) with a fresh optimiser at epoch 0.
 
@@ -107,20 +110,7 @@ def train(
     if settings.train.resume is not None and settings.train.init_from is not None:
         raise VasegError("Pass either --resume (continue a run) or --init-from (a new run from weights), not both.", exit_code=2)
     if remote:
-        from visionassist_seg.remote import train_remote
-
-        if settings.train.resume is not None:  # checked here, before anything is uploaded or started on Modal
-            from visionassist_seg.extras import require_train_extra
-
-            require_train_extra(f"Reading the checkpoint {settings.train.resume} for --resume", ("torch",))
-            import torch
-
-            from visionassist_seg.train.checkpoint import load_checkpoint
-            from visionassist_seg.train.resume import resumed_settings
-
-            settings = resumed_settings(settings, load_checkpoint(settings.train.resume, torch.device("cpu")))
-        outcome = train_remote(settings, detach=detach)
-        console.print(f"Remote run: {outcome}", highlight=False)
+        _train_on_modal(settings, detach=detach)
         return
     from visionassist_seg.extras import require_train_extra
 
@@ -133,6 +123,25 @@ def train(
         f"{result.best_epoch}; run folder {result.run_dir}; ONNX model {result.onnx_path}.",
         highlight=False,
     )
+
+
+def _train_on_modal(settings: Settings, *, detach: bool) -> None:
+    """Start the run on Modal (a --resume checkpoint is read here first, before anything is uploaded)."""
+    from visionassist_seg.console import console
+    from visionassist_seg.remote import train_remote
+
+    if settings.train.resume is not None:
+        from visionassist_seg.extras import require_train_extra
+
+        require_train_extra(f"Reading the checkpoint {settings.train.resume} for --resume", ("torch",))
+        import torch
+
+        from visionassist_seg.train.checkpoint import load_checkpoint
+        from visionassist_seg.train.resume import resumed_settings
+
+        settings = resumed_settings(settings, load_checkpoint(settings.train.resume, torch.device("cpu")))
+    outcome = train_remote(settings, detach=detach)
+    console.print(f"Remote run: {outcome}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
