@@ -128,7 +128,7 @@ def test_settings_missing_config_file(clean_env):
     assert caught.value.exit_code == 1
 
 
-# --- the flat names of vaseg 0.x ----------------------------------------------------
+# --- the flat names of earlier builds ----------------------------------------------------
 
 
 def test_old_flat_toml_keys_are_read_into_their_sections_with_a_warning_each(clean_env):

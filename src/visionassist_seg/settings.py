@@ -10,7 +10,7 @@ Precedence, highest first: command-line options > environment variables
 (``VASEG_SEED``, ``VASEG_TRAIN__EPOCHS``: section and name joined by ``__``) > the
 ``[train]``-style sections of ``vaseg.toml`` in the working directory (or ``--config
 FILE``) > the defaults below. Settings files and variables written for the flat names
-of vaseg 0.x (``epochs = 3``, ``VASEG_EPOCHS``) are still read, each with a warning
+of earlier vaseg builds (``epochs = 3``, ``VASEG_EPOCHS``) are still read, each with a warning
 naming its new place (`LEGACY_NAMES`).
 """
 
@@ -223,7 +223,7 @@ SECTION_MODELS: dict[str, type[_Section]] = {
     "modal": ModalSettings,
 }
 
-# The flat names of vaseg 0.x (settings files, VASEG_* variables, old checkpoints) -> (section, name).
+# The flat names of earlier vaseg builds (settings files, VASEG_* variables, old checkpoints) -> (section, name).
 LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "source": ("raw", "source"),
     "kaggle_dataset": ("raw", "kaggle_dataset"),
@@ -283,7 +283,7 @@ def env_name(dotted: str) -> str:
 
 
 def nest_legacy(flat: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Return ``flat`` with vaseg 0.x's flat names moved into their sections, and the old names found.
+    """Return ``flat`` with earlier builds' flat names moved into their sections, and the old names found.
 
     A value given under the new name wins over the old name's; of the old ``output_dir``
     (what precompute wrote) and ``dataset`` (what the other commands read), ``dataset`` wins.
@@ -314,7 +314,7 @@ def legacy_warning(old: str, where: str) -> str:
 
 
 class _OtherEnvSource(PydanticBaseSettingsSource):
-    """The Hub token from HF_TOKEN / VASEG_HF_TOKEN, and vaseg 0.x's flat VASEG_* names (with a warning)."""
+    """The Hub token from HF_TOKEN / VASEG_HF_TOKEN, and earlier builds' flat VASEG_* names (with a warning)."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # required by the base class
         return None, field_name, False
@@ -341,7 +341,7 @@ class _OtherEnvSource(PydanticBaseSettingsSource):
 
 
 class _SettingsFileSource(TomlConfigSettingsSource):
-    """The TOML settings file: refused when it holds the Hub token; vaseg 0.x's flat keys read with a warning."""
+    """The TOML settings file: refused when it holds the Hub token; earlier builds' flat keys read with a warning."""
 
     def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
         self._path = toml_file
@@ -431,7 +431,7 @@ def _suggestion(name: str, *, env: bool = False) -> str:
     close = difflib.get_close_matches(leaf, known, n=1) or [
         by_leaf[match] for match in difflib.get_close_matches(leaf.rpartition(".")[2], list(by_leaf), n=1)
     ]
-    if leaf in LEGACY_NAMES:  # a name of vaseg 0.x
+    if leaf in LEGACY_NAMES:  # a name of earlier builds
         new = ".".join(LEGACY_NAMES[leaf])
         return f"; it is now {env_name(new) if env else toml_key(new)}"
     hint = f"; did you mean {env_name(close[0]) if env else toml_key(close[0])}?" if close else ""

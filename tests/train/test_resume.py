@@ -89,7 +89,7 @@ def test_resume_of_a_hub_run_stays_on_its_repository_and_revision():
 
 
 def test_resume_of_an_older_checkpoint_uses_its_settings_dump(checkpoint, tiny_dataset):
-    # Written before the recipe record existed, with vaseg 0.x's flat settings.
+    # Written before the recipe record existed, with earlier builds' flat settings.
     old = {"settings": {"scale": 0.1, "batch_size": 4, "lr": 3e-3, "seed": 5, "patience": 2, "dataset": str(tiny_dataset)}}
     settings = resumed_settings(load_settings(train={"resume": Path("last.pt")}), old)
     assert settings.train.scale == 0.1 and settings.train.batch_size == 4 and settings.dataset.dir == tiny_dataset.resolve()

@@ -94,7 +94,7 @@ def checkpoint_scale(checkpoint: dict) -> float:
     if isinstance(config, dict) and "scale" in config:
         return float(config["scale"])
     settings = checkpoint.get("settings")
-    if isinstance(settings, dict):  # sectioned settings, or the flat ones of vaseg 0.x
+    if isinstance(settings, dict):  # sectioned settings, or the flat ones of earlier builds
         train = settings.get("train")
         if isinstance(train, dict) and "scale" in train:
             return float(train["scale"])
