@@ -20,7 +20,8 @@ Candidates (p = 0.2, scale = 1 / (1 - p)):
 - ``rand >= p``: a float32 uniform per element (p rounded to 2^-24).
 - ``aten.native_dropout``: torch's fused-kernel entry point (on CPU the same bernoulli_).
 - ``32-bit threshold``: 32 random bits per element compared with round(p * 2^32).
-- ``vaseg``: the model's own dropout layers, as ShallowNet builds them.
+- ``vaseg``: the model's own dropout layers (visionassist_seg.train.model.Dropout: about
+  8 random bits per element, exact p).
 - ``vaseg(inplace=True)``: the same, the 18 after a convolution in place.
 - ``identity``: no dropout.
 
