@@ -121,7 +121,7 @@ def writer_ms_per_sample(raw_dir: Path, work: Path, count: int = 32) -> dict[str
     features = dataset_features()
     groups = [rows[i : i + 16] for i in range(0, len(rows), 16)]
     start = time.perf_counter()
-    level = Settings().compression_level
+    level = Settings().dataset.compression_level
     with pq.ParquetWriter(work / "pyarrow.parquet", features.arrow_schema, **parquet_options(level)) as writer:
         for group in groups:
             writer.write_table(rows_to_table(group, features))
@@ -199,7 +199,8 @@ def peak_rss_mb(raw_dir: Path, out_dir: Path, limit: int, shard_size: int) -> fl
         "from pathlib import Path\n"
         "from visionassist_seg.settings import Settings\n"
         "from visionassist_seg.pipeline.precompute import run_precompute\n"
-        f"s = Settings(raw_dir=Path({str(raw_dir)!r}), output_dir=Path({str(out_dir)!r}), workers=1, limit={limit}, shard_size={shard_size})\n"
+        f"s = Settings(workers=1, raw={{'dir': Path({str(raw_dir)!r})}}, "
+        f"dataset={{'dir': Path({str(out_dir)!r}), 'limit': {limit}, 'shard_size': {shard_size}}})\n"
         "run_precompute(s, download=False, progress=False)\n"
         "try:\n"
         "    print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')))\n"
