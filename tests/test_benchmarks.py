@@ -43,3 +43,11 @@ def test_precompute_benchmark_counts_rows_and_bytes(tmp_path):
     for name in ("reference (1 process)", "vaseg (1 worker)", "vaseg (2 workers)"):
         assert results[name]["rows"] == 10 and results[name]["bytes"] > 0
     assert results["peak_rss_mb"]["small"] > 0
+
+
+def test_dropout_benchmark_times_every_candidate(tmp_path):
+    results = _run(
+        "dropout.py", "--sizes", "16x16x1", "--rounds", "1", "--steps", "1", "--warmup", "0", json_path=tmp_path / "dropout.json"
+    )["16x16x1"]
+    assert {"nn.Dropout", "vaseg", "identity"} <= set(results)
+    assert all(len(row["ms_per_step"]) == 1 and row["ms_per_step"][0] > 0 for row in results.values())
