@@ -91,9 +91,10 @@ def test_core_commands_run_without_torch(trained_run, eval_dataset, tmp_path):
     assert [s["iou"] for s in written["samples"]] == [s.iou for s in expected.samples]
 
 
-def test_remote_and_hub_commands_reach_their_credential_checks_without_torch(eval_dataset, tmp_path):
+def test_remote_and_hub_commands_reach_their_credential_checks_without_torch(trained_run, eval_dataset, tmp_path):
     commands = [
         ["train", "--remote", "--dataset", str(eval_dataset)],
+        ["train", "--remote", "--resume", str(trained_run / "last.pt"), "--epochs", "9"],
         ["precompute", "--remote", "--no-push", "--source", "synthetic"],
         ["fetch", "some-run"],
         ["push", "--dataset", str(eval_dataset), "--hf-repo", "someone/dataset"],
@@ -114,7 +115,6 @@ def test_torch_commands_say_how_to_install_the_train_extra(trained_run, eval_dat
         ["export", str(checkpoint), "--output", str(tmp_path / "model.onnx")],
         ["evaluate", str(checkpoint), "--dataset", str(eval_dataset)],
         ["predict", str(checkpoint), str(tmp_path), "--output", str(tmp_path / "rows.jsonl")],
-        ["train", "--remote", "--resume", str(trained_run / "last.pt")],
     ]
     results, _ = _run_without_torch(commands, tmp_path)
     for args, (code, output) in zip(commands, results):

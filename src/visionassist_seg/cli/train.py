@@ -126,20 +126,15 @@ def train(
 
 
 def _train_on_modal(settings: Settings, *, detach: bool) -> None:
-    """Start the run on Modal (a --resume checkpoint is read here first, before anything is uploaded)."""
+    """Start the run on Modal (a --resume checkpoint's recipe is checked here first, before anything is uploaded)."""
     from visionassist_seg.console import console
     from visionassist_seg.remote import train_remote
 
-    if settings.train.resume is not None:
-        from visionassist_seg.extras import require_train_extra
-
-        require_train_extra(f"Reading the checkpoint {settings.train.resume} for --resume", ("torch",))
-        import torch
-
-        from visionassist_seg.train.checkpoint import load_checkpoint
+    if settings.train.resume is not None:  # read without torch: a core install trains remotely too
+        from visionassist_seg.train.checkpoint_record import read_checkpoint_records
         from visionassist_seg.train.resume import resumed_settings
 
-        settings = resumed_settings(settings, load_checkpoint(settings.train.resume, torch.device("cpu")))
+        settings = resumed_settings(settings, read_checkpoint_records(settings.train.resume))
     outcome = train_remote(settings, detach=detach)
     console.print(f"Remote run: {outcome}", highlight=False)
 

@@ -16,10 +16,8 @@ import numpy as np
 import torch
 
 from visionassist_seg.errors import VasegError
+from visionassist_seg.train.checkpoint_record import RESUME_KEYS
 from visionassist_seg.train.weights import is_state_dict, is_torch_file, load_state, read_torch_file
-
-# What a checkpoint must hold for --resume to continue exactly.
-RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "metrics", "best", "rng")
 
 
 @dataclass
