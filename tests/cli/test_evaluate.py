@@ -1,34 +1,19 @@
-import importlib.util
 import json
 from pathlib import Path
 
+import infer_fixtures as fx
 import pytest
-from typer.testing import CliRunner
+import train_fixtures
+from cli_helpers import output_text, runner
 
 from visionassist_seg.cli.app import app
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fx = _load("infer_fixtures", Path(__file__).parents[1] / "infer" / "infer_fixtures.py")
-datasets = _load("train_datasets", Path(__file__).parents[1] / "train" / "train_fixtures.py")
-runner = CliRunner()
-
-
-def _text(result) -> str:
-    return " ".join(result.output.split())
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("evaluate-cli")
     return {
-        "dataset": datasets.write_dataset(root / "dataset", train=2, validation=3),
+        "dataset": train_fixtures.write_dataset(root / "dataset", train=2, validation=3),
         "model": fx.export(fx.DarkIsPupil(), root / "dark.onnx"),
         "foreign": fx.export(fx.DarkIsPupil(), root / "foreign.onnx", input_shape=(1, 3, 224, 224), names=("x", "y")),
     }
@@ -41,7 +26,7 @@ def test_evaluate_prints_scores_and_writes_json_and_overlays(setup, tmp_path):
          "--overlays", str(tmp_path / "worst"), "--worst", "2", "--batch-size", "2"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    text = _text(result)
+    text = output_text(result)
     assert "pupil IoU" in text and "challenge score" in text and "Worst 2 samples" in text
     report = json.loads((tmp_path / "r.json").read_text())
     assert {"pupil_iou", "miou", "challenge_score", "samples"} <= set(report)
@@ -71,12 +56,12 @@ def test_usage_and_data_errors(setup, args, code, message):
     if args and args[0] == "--split":
         args = ["--dataset", str(setup["dataset"]), *args]
     result = runner.invoke(app, ["evaluate", str(setup["model"]), *args])
-    assert result.exit_code == code and message in _text(result)
+    assert result.exit_code == code and message in output_text(result)
 
 
 def test_unexpected_model_interface(setup):
     result = runner.invoke(app, ["evaluate", str(setup["foreign"]), "--dataset", str(setup["dataset"])])
-    assert result.exit_code == 1 and "unexpected interface" in _text(result)
+    assert result.exit_code == 1 and "unexpected interface" in output_text(result)
 
 
 def test_hf_repo_is_downloaded_through_the_hub_client(setup, monkeypatch, tmp_path):
@@ -89,4 +74,4 @@ def test_hf_repo_is_downloaded_through_the_hub_client(setup, monkeypatch, tmp_pa
     monkeypatch.setattr("visionassist_seg.hub.download_dataset", fake_download)
     result = runner.invoke(app, ["evaluate", str(setup["model"]), "--hf-repo", "me/eyes", "--revision", "v1"])
     assert result.exit_code == 0, result.output
-    assert calls == [("me/eyes", "v1")] and "me/eyes" in _text(result)
+    assert calls == [("me/eyes", "v1")] and "me/eyes" in output_text(result)

@@ -1,5 +1,4 @@
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
@@ -7,21 +6,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import infer_fixtures as fx
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import output_text, runner
 
 from visionassist_seg.cli.app import app
-
-_spec = importlib.util.spec_from_file_location("infer_fixtures", Path(__file__).parents[1] / "infer" / "infer_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
-
-runner = CliRunner()
-
-
-def _text(result) -> str:
-    """The command's output with rich's line wrapping undone."""
-    return " ".join(result.output.split())
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +25,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
 def _predict(model: Path, *args) -> tuple:
     result = runner.invoke(app, ["predict", str(model), *map(str, args)])
-    return result, _text(result)
+    return result, output_text(result)
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -1,29 +1,19 @@
 import csv
-import importlib.util
 from pathlib import Path
 from unittest import mock
 
 import pytest
-from typer.testing import CliRunner
+import train_fixtures
+from cli_helpers import output_text, runner
 
 from visionassist_seg.cli.app import app
 
-_spec = importlib.util.spec_from_file_location("train_datasets", Path(__file__).parents[1] / "train" / "train_fixtures.py")
-_datasets = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_datasets)
-
-runner = CliRunner()
-
-
-def _text(result) -> str:
-    """The command's output with rich's line wrapping undone."""
-    return " ".join(result.output.split())
 FAST = ["--epochs", "1", "--batch-size", "4", "--scale", "0.1", "--workers", "1", "--device", "cpu", "--seed", "0"]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    return _datasets.write_dataset(tmp_path_factory.mktemp("cli") / "dataset")
+    return train_fixtures.write_dataset(tmp_path_factory.mktemp("cli") / "dataset")
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -35,7 +25,7 @@ def test_train_on_a_local_dataset(dataset, tmp_path):
     run_dir = tmp_path / "run"
     result = runner.invoke(app, ["train", "--dataset", str(dataset), "--output-dir", str(run_dir), *FAST])
     assert result.exit_code == 0, result.output
-    assert "Best validation pupil IoU" in _text(result) and "epoch 1/1" in _text(result)
+    assert "Best validation pupil IoU" in output_text(result) and "epoch 1/1" in output_text(result)
     assert (run_dir / "best.onnx").is_file() and len(_rows(run_dir)) == 1
 
 
@@ -45,7 +35,7 @@ def test_resume_continues_in_the_checkpoint_folder(dataset, tmp_path):
     args = ["train", "--dataset", str(dataset), "--resume", str(run_dir / "last.pt"), *FAST[2:], "--epochs", "2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "Resuming" in _text(result)
+    assert "Resuming" in output_text(result)
     assert [row["epoch"] for row in _rows(run_dir)] == ["1", "2"]
 
 
@@ -87,14 +77,14 @@ def test_remote_hands_the_settings_to_train_remote(tmp_path):
 def test_usage_errors_exit_2(args, message):
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 2
-    assert message in _text(result)
+    assert message in output_text(result)
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
 
 
 def test_missing_dataset_exits_1(tmp_path):
     result = runner.invoke(app, ["train", "--dataset", str(tmp_path / "none"), "--output-dir", str(tmp_path / "r"), *FAST])
     assert result.exit_code == 1
-    assert "does not exist" in _text(result)
+    assert "does not exist" in output_text(result)
 
 
 # --- issue 10: concurrent runs, resume with other settings, run folders that cannot be made ---------------
@@ -136,7 +126,7 @@ def test_second_training_into_a_locked_run_folder_exits_1_naming_the_holder(data
     finally:
         holder.communicate("")
     assert result.exit_code == 1, result.output
-    assert f"(training, process {holder.pid})" in _text(result) and "Traceback" not in result.output
+    assert f"(training, process {holder.pid})" in output_text(result) and "Traceback" not in result.output
     assert not (run_dir / "metrics.csv").exists() and not (run_dir / "last.pt").exists()
 
 
@@ -154,7 +144,7 @@ def test_run_folder_that_cannot_be_made_is_one_paragraph(dataset, tmp_path, make
     result = runner.invoke(app, ["train", "--dataset", str(dataset), "--output-dir", str(run_dir), *FAST])
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
-    assert "Cannot create the run folder" in _text(result) and "--output-dir" in _text(result)
+    assert "Cannot create the run folder" in output_text(result) and "--output-dir" in output_text(result)
 
 
 @pytest.mark.parametrize(
@@ -173,18 +163,18 @@ def test_resume_with_another_recipe_setting_exits_2_naming_the_option(dataset, t
     base = ["train", "--resume", str(run_dir / "last.pt"), "--epochs", "2", "--workers", "1", "--device", "cpu"]
     result = runner.invoke(app, [*base, *args])
     assert result.exit_code == 2, result.output
-    assert f"{option} is " in _text(result) and "Traceback" not in result.output
+    assert f"{option} is " in output_text(result) and "Traceback" not in result.output
     assert (run_dir / "metrics.csv").read_text() == before
 
 
 def test_resume_with_a_conflicting_env_value_or_other_dataset_exits_2(dataset, trained_run, tmp_path, monkeypatch):
     run_dir = _copy_run(trained_run, tmp_path)
-    other = _datasets.write_dataset(tmp_path / "other", train=4, validation=4, seed=9)
+    other = train_fixtures.write_dataset(tmp_path / "other", train=4, validation=4, seed=9)
     resume = ["train", "--resume", str(run_dir / "last.pt"), "--epochs", "2", "--device", "cpu"]
     result = runner.invoke(app, [*resume, "--dataset", str(other)])
-    assert result.exit_code == 2 and "--dataset is " in _text(result), result.output
+    assert result.exit_code == 2 and "--dataset is " in output_text(result), result.output
     result = runner.invoke(app, resume, env={"VASEG_SCALE": "0.25"})
-    assert result.exit_code == 2 and "--scale is 0.25" in _text(result), result.output
+    assert result.exit_code == 2 and "--scale is 0.25" in output_text(result), result.output
     assert len(_rows(run_dir)) == 1
 
 
@@ -206,7 +196,7 @@ def test_remote_resume_checks_and_pins_the_recipe_before_starting(trained_run, t
     with mock.patch("visionassist_seg.remote.train_remote", return_value="run") as remote:
         refused = runner.invoke(app, [*resume, "--scale", "0.5"])
         started = runner.invoke(app, resume)
-    assert refused.exit_code == 2 and "--scale is 0.5" in _text(refused), refused.output
+    assert refused.exit_code == 2 and "--scale is 0.5" in output_text(refused), refused.output
     assert started.exit_code == 0, started.output
     remote.assert_called_once()
     settings = remote.call_args.args[0]

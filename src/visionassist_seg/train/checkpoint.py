@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from visionassist_seg.errors import VasegError
-from visionassist_seg.train.checkpoint_record import RESUME_KEYS
+from visionassist_seg.train.checkpoint_record import check_resume_keys
 from visionassist_seg.train.weights import is_state_dict, is_torch_file, load_state, read_torch_file
 
 
@@ -71,7 +71,7 @@ def load_checkpoint(path: Path, device: torch.device) -> dict:
 
     Raises:
         VasegError: the file is missing or unreadable, holds weights only (a state dict or an
-            ONNX file: use ``--init-from``), or lacks some of `RESUME_KEYS`.
+            ONNX file: use ``--init-from``), or lacks some of `checkpoint_record.RESUME_KEYS`.
     """
     if not Path(path).is_file():
         raise VasegError(f"Checkpoint {path} does not exist. Pass --resume the last.pt of an earlier run.")
@@ -82,13 +82,8 @@ def load_checkpoint(path: Path, device: torch.device) -> dict:
         raise _weights_only(path, "a plain state dict")
     if not isinstance(state, dict):
         raise VasegError(f"{path} is not a vaseg training checkpoint. Pass --resume a last.pt written by `vaseg train`.")
-    missing = [key for key in RESUME_KEYS if key not in state]
-    if missing:
-        hint = f" To start a new run from its weights, pass --init-from {path}." if is_state_dict(state.get("model")) else ""
-        raise VasegError(
-            f"Checkpoint {path} lacks {', '.join(missing)}, which --resume needs to continue a run exactly. "
-            f"Pass --resume a last.pt written by `vaseg train`.{hint}"
-        )
+    hint = f" To start a new run from its weights, pass --init-from {path}." if is_state_dict(state.get("model")) else ""
+    check_resume_keys(state, path, hint)
     return state
 
 

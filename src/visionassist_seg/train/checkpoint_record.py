@@ -65,10 +65,15 @@ def read_checkpoint_records(path: Path) -> dict[str, Any]:
         raise VasegError(
             f"{path} is not a vaseg training checkpoint ({err}). Pass --resume a last.pt written by `vaseg train`."
         ) from None
-    missing = [key for key in RESUME_KEYS if key not in state] if isinstance(state, dict) else list(RESUME_KEYS)
+    check_resume_keys(state if isinstance(state, dict) else {}, path)
+    return state
+
+
+def check_resume_keys(state: dict[str, Any], path: Path, hint: str = "") -> None:
+    """Raise if the checkpoint ``state`` read from ``path`` lacks any of `RESUME_KEYS` (``hint`` ends the message)."""
+    missing = [key for key in RESUME_KEYS if key not in state]
     if missing:
         raise VasegError(
             f"Checkpoint {path} lacks {', '.join(missing)}, which --resume needs to continue a run exactly. "
-            "Pass --resume a last.pt written by `vaseg train`."
+            f"Pass --resume a last.pt written by `vaseg train`.{hint}"
         )
-    return state

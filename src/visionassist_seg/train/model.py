@@ -237,6 +237,21 @@ class ShallowNet(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the logits of normalised input whose height and width divide by 8 (the reference's forward).
+
+        Shape:
+            x: (N, 1, H, W) float, (pixel / 255 - 0.5) / 0.5 -> (N, 2, H, W)
+        """
+        x1 = self.down_block1(x)
+        x2 = self.down_block2(x1)
+        x3 = self.down_block3(x2)
+        x4 = self.down_block4(x3)
+        x5 = self.up_block1(x3, x4)
+        x6 = self.up_block2(x2, x5)
+        x7 = self.up_block3(x1, x6)
+        return self.out_conv1(self.dropout1(x7))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         x = (x / 255.0 - 0.5) / 0.5
@@ -246,14 +261,7 @@ class ShallowNet(nn.Module):
         if padded:
             # Replicate, not zeros: a zero border after normalisation reads as a black band.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        x1 = self.down_block1(x)
-        x2 = self.down_block2(x1)
-        x3 = self.down_block3(x2)
-        x4 = self.down_block4(x3)
-        x5 = self.up_block1(x3, x4)
-        x6 = self.up_block2(x2, x5)
-        x7 = self.up_block3(x1, x6)
-        logits = self.out_conv1(self.dropout1(x7))
+        logits = self.network(x)
         # Crop only when padded, so an exported 400x640 graph keeps static output dimensions.
         return logits[..., :height, :width] if padded else logits
 

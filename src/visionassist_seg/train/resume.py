@@ -101,18 +101,21 @@ def _recipe_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]
     return conflicts
 
 
-def _value(settings: Settings, setting: str) -> Any:
-    """Return the value of a dotted setting name (``train.lr``, ``seed``)."""
+def _owner(settings: Settings, setting: str) -> tuple[Any, str]:
+    """Return the model holding a dotted setting (``train.lr``: the train section; ``seed``: the settings) and its name."""
     section, _, name = setting.rpartition(".")
-    return getattr(getattr(settings, section) if section else settings, name)
+    return (getattr(settings, section) if section else settings), name
+
+
+def _value(settings: Settings, setting: str) -> Any:
+    owner, name = _owner(settings, setting)
+    return getattr(owner, name)
 
 
 def _explicit(settings: Settings, setting: str) -> bool:
     """Return True when the dotted setting was given (option, variable or settings file), not defaulted."""
-    section, _, name = setting.rpartition(".")
-    if not section:
-        return name in settings.model_fields_set
-    return section in settings.model_fields_set and name in getattr(settings, section).model_fields_set
+    owner, name = _owner(settings, setting)
+    return name in owner.model_fields_set
 
 
 def _data_conflicts(settings: Settings, recorded: dict[str, Any]) -> list[str]:
